@@ -1,0 +1,1 @@
+"""Goal-conditioned mazes simulated with MuJoCo MJX."""

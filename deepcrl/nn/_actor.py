@@ -1,0 +1,115 @@
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._custom_types import Activation
+from ._residual import ResidualMLP
+
+LOG_STD_MIN = -5.0
+LOG_STD_MAX = 2.0
+ACTION_CLIP = 1.0 - 1e-6
+"""Actions are clipped into ±(1 - 1e-6) before `atanh` so log-probs of actions at ±1 are finite."""
+
+
+def squash_log_std(raw: Array) -> Array:
+    """Map a raw head output smoothly into `[LOG_STD_MIN, LOG_STD_MAX]`."""
+    return LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (jnp.tanh(raw) + 1.0)
+
+
+def log_tanh_jacobian(u: Array) -> Array:
+    """`log(1 - tanh(u)²)`, computed as `2(log 2 - u - softplus(-2u))`: finite for any `u`."""
+    return 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+
+
+def gaussian_log_prob(u: Array, mean: Array, log_std: Array) -> Array:
+    """Elementwise log-density of `N(mean, exp(log_std)²)` at `u`."""
+    z = (u - mean) * jnp.exp(-log_std)
+    return -0.5 * jnp.square(z) - log_std - 0.5 * math.log(2.0 * math.pi)
+
+
+class TanhGaussianActor(eqx.Module):
+    """A goal-conditioned tanh-Gaussian policy on a [`ResidualMLP`][deepcrl.nn.ResidualMLP].
+
+    The trunk reads `concat(obs, goal)` and outputs a mean and a raw log-std per action
+    dimension; the log-std is squashed smoothly into `[-5, 2]`. Actions are `tanh(u)` with
+    `u ~ N(mean, std²)`, so they lie in `(-1, 1)`. All methods take batches.
+    """
+
+    trunk: ResidualMLP
+    action_size: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        obs_size: int,
+        goal_size: int,
+        action_size: int,
+        *,
+        width: int = 256,
+        depth: int = 4,
+        activation: Activation = jax.nn.swish,
+        layer_norm: bool = True,
+        remat: bool = False,
+        key: PRNGKeyArray,
+    ):
+        """**Arguments:**
+
+        - `obs_size`, `goal_size`, `action_size`: input and action sizes.
+        - `width`, `depth`, `activation`, `layer_norm`, `remat`: as in
+          [`ResidualMLP`][deepcrl.nn.ResidualMLP].
+        - `key`: PRNG key for the initialisation.
+        """
+        self.trunk = ResidualMLP(
+            obs_size + goal_size,
+            2 * action_size,
+            width=width,
+            depth=depth,
+            activation=activation,
+            layer_norm=layer_norm,
+            remat=remat,
+            key=key,
+        )
+        self.action_size = action_size
+
+    def __call__(
+        self, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
+    ) -> tuple[Float[Array, "batch action"], Float[Array, "batch action"]]:
+        """The pre-tanh Gaussian's `(mean, log_std)`."""
+        out = jax.vmap(self.trunk)(jnp.concatenate([obs, goal], axis=-1))
+        mean, raw_log_std = jnp.split(out, 2, axis=-1)
+        return mean, squash_log_std(raw_log_std)
+
+    def sample(
+        self,
+        obs: Float[Array, "batch obs"],
+        goal: Float[Array, "batch goal"],
+        *,
+        key: PRNGKeyArray,
+    ) -> tuple[Float[Array, "batch action"], Float[Array, " batch"]]:
+        """A reparameterised action and its log-probability (tanh correction included)."""
+        mean, log_std = self(obs, goal)
+        u = mean + jnp.exp(log_std) * jr.normal(key, mean.shape, mean.dtype)
+        log_prob = gaussian_log_prob(u, mean, log_std) - log_tanh_jacobian(u)
+        return jnp.tanh(u), jnp.sum(log_prob, axis=-1)
+
+    def log_prob(
+        self,
+        obs: Float[Array, "batch obs"],
+        goal: Float[Array, "batch goal"],
+        action: Float[Array, "batch action"],
+    ) -> Float[Array, " batch"]:
+        """Log-probability of given actions; finite for actions at ±1 (clipped by 1e-6)."""
+        mean, log_std = self(obs, goal)
+        u = jnp.arctanh(jnp.clip(action, -ACTION_CLIP, ACTION_CLIP))
+        log_prob = gaussian_log_prob(u, mean, log_std) - log_tanh_jacobian(u)
+        return jnp.sum(log_prob, axis=-1)
+
+    def deterministic(
+        self, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
+    ) -> Float[Array, "batch action"]:
+        """The evaluation action `tanh(mean)`."""
+        mean, _ = self(obs, goal)
+        return jnp.tanh(mean)

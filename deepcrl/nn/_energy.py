@@ -1,0 +1,72 @@
+from collections.abc import Callable
+from typing import Literal
+
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+EnergyName = Literal["l2", "sq_l2", "dot", "cosine"]
+"""The critic energies: `-‖φ-ψ‖₂`, `-‖φ-ψ‖²`, `φ·ψ` and per-row cosine similarity."""
+
+EPS = 1e-6
+"""Inside square roots: keeps gradients finite where φ = ψ (or at zero norm, for cosine)."""
+
+
+def neg_l2(
+    phi: Float[Array, "b dim"], psi: Float[Array, "c dim"], *, eps: float = EPS
+) -> Float[Array, "b c"]:
+    """Pairwise negative L2 distance `-√(‖φ_i - ψ_j‖² + ε)`, the default critic energy.
+
+    The ε inside the square root makes the gradient finite (zero) at φ_i = ψ_j, where the
+    plain distance has a NaN gradient.
+    """
+    return -jnp.sqrt(_sq_dist(phi, psi) + eps)
+
+
+def neg_sq_l2(phi: Float[Array, "b dim"], psi: Float[Array, "c dim"]) -> Float[Array, "b c"]:
+    """Pairwise negative squared L2 distance `-‖φ_i - ψ_j‖²`."""
+    return -_sq_dist(phi, psi)
+
+
+def dot(phi: Float[Array, "b dim"], psi: Float[Array, "c dim"]) -> Float[Array, "b c"]:
+    """Pairwise dot product `φ_i · ψ_j`."""
+    return phi @ psi.T
+
+
+def cosine(
+    phi: Float[Array, "b dim"], psi: Float[Array, "c dim"], *, eps: float = EPS
+) -> Float[Array, "b c"]:
+    """Pairwise cosine similarity, each row normalised by its own norm (never the batch's)."""
+    return _unit_rows(phi, eps) @ _unit_rows(psi, eps).T
+
+
+ENERGIES: dict[str, Callable[[Array, Array], Array]] = {
+    "l2": neg_l2,
+    "sq_l2": neg_sq_l2,
+    "dot": dot,
+    "cosine": cosine,
+}
+
+
+def energy_fn(name: str) -> Callable[[Array, Array], Array]:
+    """The pairwise energy called `name` (one of `ENERGIES`); a `ValueError` otherwise."""
+    try:
+        return ENERGIES[name]
+    except KeyError:
+        raise ValueError(f"Unknown energy {name!r}; expected one of {sorted(ENERGIES)}.") from None
+
+
+def pairwise_energy(
+    phi: Float[Array, "b dim"], psi: Float[Array, "c dim"], name: EnergyName = "l2"
+) -> Float[Array, "b c"]:
+    """The `b × c` logits matrix `f_ij = energy(φ_i, ψ_j)` for the energy called `name`."""
+    return energy_fn(name)(phi, psi)
+
+
+def _sq_dist(phi: Float[Array, "b dim"], psi: Float[Array, "c dim"]) -> Float[Array, "b c"]:
+    # Explicit differences rather than ‖φ‖² + ‖ψ‖² - 2φ·ψ: exact near φ = ψ (the positives),
+    # where the expanded form cancels catastrophically in float32.
+    return jnp.sum(jnp.square(phi[:, None, :] - psi[None, :, :]), axis=-1)
+
+
+def _unit_rows(x: Float[Array, "n dim"], eps: float) -> Float[Array, "n dim"]:
+    return x / jnp.sqrt(jnp.sum(jnp.square(x), axis=-1, keepdims=True) + eps)

@@ -1,0 +1,27 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+
+def tree_allclose(x, y, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+    """True when two pytrees have the same structure and allclose leaves."""
+    return eqx.tree_equal(x, y, typematch=True, rtol=rtol, atol=atol) is True
+
+
+def tree_finite(tree) -> bool:
+    """True when every floating leaf of `tree` is finite."""
+    leaves = [x for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
+    return all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
+
+
+def count_eqns(jaxpr) -> int:
+    """Number of equations in a jaxpr, sub-jaxprs (scan bodies, pjit, checkpoint) included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += 1
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    total += count_eqns(getattr(inner, "jaxpr", inner))
+    return total
