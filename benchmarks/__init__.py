@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure and save tables under `benchmarks/results/`."""
