@@ -1,0 +1,444 @@
+"""The goal-conditioned maze simulator: an MJX model built from a layout, with auto-reset."""
+
+import functools
+from collections.abc import Sequence
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from ._agents import AbstractAgent, PointAgent
+from ._layout import Layout
+from ._layouts import get_layout
+from ._mjx import mj_model, mjx
+
+StartGoal = Literal["reference", "uniform", "stitch"]
+AgentName = Literal["point", "ant"]
+
+
+class State(eqx.Module):
+    """The state of one maze environment (`jax.vmap` over keys for many).
+
+    After a step that ends an episode, `obs`, `goal`, `data`, `steps` and `traj_id` already belong
+    to the next episode, while `done`, `reward` and `metrics` describe the step that just ended
+    the previous one.
+    """
+
+    data: mjx.Data
+    """The simulator state."""
+    obs: Float[Array, " obs"]
+    """The observation (the agent's xy at `Maze.goal_indices`)."""
+    goal: Float[Array, "2"]
+    """The goal position (world xy)."""
+    reward: Float[Array, ""]
+    """1.0 when the last step ended within `goal_threshold` of the goal, else 0.0."""
+    done: Bool[Array, ""]
+    """`True` when the last step ended an episode (this state starts a new one)."""
+    steps: Int[Array, ""]
+    """Steps taken in the current episode."""
+    traj_id: Int[Array, ""]
+    """Episode counter of this environment, incremented at every reset."""
+    time_at_goal: Int[Array, ""]
+    """Steps within the threshold so far in the current episode."""
+    key: PRNGKeyArray
+    """PRNG key for the next resets."""
+    metrics: dict[str, Array]
+    """`dist` (to the goal), `success` (1.0 when within the threshold) and `time_at_goal` (steps
+    within the threshold in the episode so far, the total when `done`), all for the last step."""
+
+
+class Maze(eqx.Module):
+    """A goal-conditioned maze simulated with MuJoCo MJX.
+
+    ```python
+    env = Maze("u_maze")
+    state = jax.jit(env.reset)(key)
+    state = jax.jit(env.step)(state, action)   # auto-resets at the end of an episode
+    ```
+
+    `reset` and `step` act on one environment; `jax.vmap` them over keys for many. When an
+    episode ends (`episode_length` steps, or early termination for the ant) `step` returns the
+    first state of a new episode, with a start and goal freshly sampled from the state's own
+    key, `traj_id` incremented, `steps` back to 0 and `done=True`.
+
+    Cell `(i, j)` of the layout is centred at world `(x, y) = (s·i, s·j)`, `s` the cell size.
+    """
+
+    model: mjx.Model
+    agent: AbstractAgent
+    layout: Layout = eqx.field(static=True)
+    episode_length: int = eqx.field(static=True)
+    start_goal: StartGoal = eqx.field(static=True)
+    goal_threshold: float = eqx.field(static=True)
+    max_goal_distance: int = eqx.field(static=True)
+    start_cell: tuple[int, int] | None = eqx.field(static=True)
+    goal_cell: tuple[int, int] | None = eqx.field(static=True)
+    goal_xy: tuple[float, float] | None = eqx.field(static=True)
+    start_noise: float = eqx.field(static=True)
+    goal_noise: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        layout: str | Layout = "u_maze",
+        *,
+        agent: AgentName | AbstractAgent = "point",
+        episode_length: int = 1000,
+        start_goal: StartGoal = "reference",
+        goal_threshold: float = 0.5,
+        max_goal_distance: int = 3,
+        start_cell: Sequence[int] | None = None,
+        goal_cell: Sequence[int] | None = None,
+        goal_xy: Sequence[float] | None = None,
+        start_noise: float = 0.1,
+        goal_noise: float = 0.0,
+        solver_iterations: int = 1,
+        ls_iterations: int = 4,
+        max_contact_points: int | None = None,
+        max_geom_pairs: int | None = None,
+    ):
+        """**Arguments:**
+
+        - `layout`: a layout name (see `LAYOUTS`) or a [`Layout`][deepcrl.envs.Layout].
+        - `agent`: `"point"` (a velocity-commanded sphere), `"ant"` (the quadruped), or an agent
+          instance such as `PointAgent(radius=..., max_step=...)`.
+        - `episode_length`: steps per episode before the automatic reset.
+        - `start_goal`: how each episode's start and goal are drawn.
+            - `"reference"`: start at the `R` cell (or `start_cell`), goal a uniformly chosen
+              `G` cell (or the fixed `goal_cell` / `goal_xy`).
+            - `"uniform"`: start and goal uniform over the free cells reachable from `R`,
+              distinct.
+            - `"stitch"`: pairs of cells between 1 and `max_goal_distance` moves apart along the
+              maze, each distance equally likely, then the pair uniformly among those at that
+              distance.
+        - `goal_threshold`: success radius around the goal (world units).
+        - `max_goal_distance`: the largest start-goal distance (in cells) for `"stitch"`.
+        - `start_cell`: a fixed start cell (all modes but `"uniform"` and `"stitch"`).
+        - `goal_cell`, `goal_xy`: a fixed goal, as a cell or a world point (evaluation).
+        - `start_noise`: the start is the cell centre plus uniform noise in ±`start_noise` on
+          each axis.
+        - `goal_noise`: the same for goals drawn from cells.
+        - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations.
+        - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide); `None`
+          uses the agent's default.
+        """
+        layout = get_layout(layout) if isinstance(layout, str) else layout
+        agent = make_agent(agent) if isinstance(agent, str) else agent
+        self.layout = layout
+        self.agent = agent
+        self.episode_length = int(episode_length)
+        self.start_goal = start_goal
+        self.goal_threshold = float(goal_threshold)
+        self.max_goal_distance = int(max_goal_distance)
+        self.start_cell = None if start_cell is None else _cell(start_cell)
+        self.goal_cell = None if goal_cell is None else _cell(goal_cell)
+        self.goal_xy = None if goal_xy is None else (float(goal_xy[0]), float(goal_xy[1]))
+        self.start_noise = float(start_noise)
+        self.goal_noise = float(goal_noise)
+        xml = maze_mjcf(
+            layout,
+            agent,
+            solver_iterations=solver_iterations,
+            ls_iterations=ls_iterations,
+            max_contact_points=max_contact_points,
+            max_geom_pairs=max_geom_pairs,
+        )
+        self.model = mjx.put_model(mj_model(xml), impl="jax")
+
+    def __hash__(self) -> int:
+        # By identity: the model's arrays are unhashable, and `jax.jit(env.step)` hashes the
+        # bound method (so its owner) to cache the compiled function.
+        return id(self)
+
+    def __check_init__(self):
+        if self.start_goal not in ("reference", "uniform", "stitch"):
+            raise ValueError(
+                f"start_goal must be 'reference', 'uniform' or 'stitch', got {self.start_goal!r}."
+            )
+        if self.episode_length < 1:
+            raise ValueError(f"episode_length must be >= 1, got {self.episode_length}.")
+        if not self.goal_threshold > 0:
+            raise ValueError(f"goal_threshold must be positive, got {self.goal_threshold}.")
+        if self.goal_cell is not None and self.goal_xy is not None:
+            raise ValueError("Give at most one of goal_cell and goal_xy.")
+        fixed = (self.start_cell, self.goal_cell, self.goal_xy)
+        if self.start_goal != "reference" and any(f is not None for f in fixed):
+            raise ValueError(
+                "start_cell, goal_cell and goal_xy need start_goal='reference', "
+                f"got start_goal={self.start_goal!r}."
+            )
+        for name, cell in (("start_cell", self.start_cell), ("goal_cell", self.goal_cell)):
+            if cell is not None and self.layout._reach_from_start[cell] < 0:
+                raise ValueError(f"{name}={cell} is not a free cell reachable from the start.")
+        half_cell = self.layout.cell_size / 2
+        for name, noise in (("start_noise", self.start_noise), ("goal_noise", self.goal_noise)):
+            if not noise >= 0:
+                raise ValueError(f"{name} must be >= 0, got {noise}.")
+        if self.start_noise + self.agent.radius >= half_cell:
+            raise ValueError(
+                f"start_noise + agent radius ({self.start_noise} + {self.agent.radius}) must be "
+                f"below half a cell ({half_cell}) so that starts never touch a wall."
+            )
+        if self.start_goal == "stitch":
+            if self.max_goal_distance < 1:
+                raise ValueError(f"max_goal_distance must be >= 1, got {self.max_goal_distance}.")
+            _stitch_table(self.layout, self.max_goal_distance)  # fails if there are no pairs
+
+    # ----------------------------------------------------------------------- sizes
+
+    @property
+    def obs_size(self) -> int:
+        """Length of an observation."""
+        return self.agent.obs_size
+
+    @property
+    def action_size(self) -> int:
+        """Length of an action (each entry in `[-1, 1]`)."""
+        return self.agent.action_size
+
+    @property
+    def goal_size(self) -> int:
+        """Length of a goal: 2 (world xy)."""
+        return 2
+
+    @property
+    def goal_indices(self) -> tuple[int, int]:
+        """Indices of the agent's xy in an observation: `obs[..., goal_indices]` is a goal."""
+        return (0, 1)
+
+    @property
+    def dt(self) -> float:
+        """Simulated seconds per env step."""
+        return self.agent.timestep * self.agent.n_substeps
+
+    # ------------------------------------------------------------------ reset / step
+
+    def reset(self, key: PRNGKeyArray) -> State:
+        """**Arguments:**
+
+        - `key`: PRNG key; the start, goal and every later reset follow from it.
+
+        **Returns:** the first [`State`][deepcrl.envs.State] of an episode.
+        """
+        key, episode_key = jr.split(key)
+        qpos, qvel, goal = self._sample_episode(episode_key)
+        data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
+        zero_i = jnp.zeros((), dtype=jnp.int32)
+        zero_f = jnp.zeros((), dtype=jnp.float32)
+        dist = jnp.linalg.norm(qpos[:2] - goal)
+        return State(
+            data=data,
+            obs=self.agent.observe(qpos, qvel),
+            goal=goal,
+            reward=zero_f,
+            done=jnp.array(False),
+            steps=zero_i,
+            traj_id=zero_i,
+            time_at_goal=zero_i,
+            key=key,
+            metrics={"dist": dist, "success": zero_f, "time_at_goal": zero_i},
+        )
+
+    def step(self, state: State, action: Float[Array, " action"]) -> State:
+        """**Arguments:**
+
+        - `state`: the current state.
+        - `action`: in `[-1, 1]^action_size` (clipped).
+
+        **Returns:** the next state; the first state of a new episode when this step ended one
+        (then `done` is `True`).
+        """
+        action = jnp.clip(action, -1.0, 1.0)
+        data = self._physics(self.agent.act(state.data, action))
+        dist = jnp.linalg.norm(data.qpos[:2] - state.goal)
+        success = dist < self.goal_threshold
+        time_at_goal = state.time_at_goal + success.astype(jnp.int32)
+        steps = state.steps + 1
+        done = (steps >= self.episode_length) | self.agent.terminated(data)
+
+        key, episode_key = jr.split(state.key)
+        new_qpos, new_qvel, new_goal = self._sample_episode(episode_key)
+        qpos = jnp.where(done, new_qpos, data.qpos)
+        qvel = jnp.where(done, new_qvel, data.qvel)
+        # Only the state variables carry over between steps: derived quantities (positions of
+        # bodies, contacts) are recomputed from qpos/qvel by the next physics step.
+        data = data.replace(
+            qpos=qpos,
+            qvel=qvel,
+            time=jnp.where(done, 0.0, data.time),
+            qacc_warmstart=jnp.where(done, 0.0, data.qacc_warmstart),
+            ctrl=jnp.where(done, 0.0, data.ctrl),
+        )
+        zero_i = jnp.zeros((), dtype=jnp.int32)
+        return State(
+            data=data,
+            obs=self.agent.observe(qpos, qvel),
+            goal=jnp.where(done, new_goal, state.goal),
+            reward=success.astype(jnp.float32),
+            done=done,
+            steps=jnp.where(done, zero_i, steps),
+            traj_id=state.traj_id + done.astype(jnp.int32),
+            time_at_goal=jnp.where(done, zero_i, time_at_goal),
+            key=key,
+            metrics={
+                "dist": dist,
+                "success": success.astype(jnp.float32),
+                "time_at_goal": time_at_goal,
+            },
+        )
+
+    def observation_at(self, xy: Float[ArrayLike, "*batch 2"]) -> Float[Array, "*batch obs"]:
+        """A canonical observation with the agent's centre at world `xy`, at rest in its default
+        posture (for value heatmaps). Works on any batch shape."""
+        xy = jnp.asarray(xy, dtype=jnp.float32)
+        flat = xy.reshape(-1, 2)
+        obs = jax.vmap(lambda p: self.agent.observe(*self.agent.canonical_state(p)))(flat)
+        return obs.reshape(*xy.shape[:-1], self.obs_size)
+
+    # --------------------------------------------------------------------- internals
+
+    def _physics(self, data: mjx.Data) -> mjx.Data:
+        def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
+            return mjx.step(self.model, d), None
+
+        data, _ = jax.lax.scan(substep, data, None, length=self.agent.n_substeps)
+        return data
+
+    def _sample_episode(
+        self, key: PRNGKeyArray
+    ) -> tuple[Float[Array, " nq"], Float[Array, " nv"], Float[Array, "2"]]:
+        """A fresh episode: initial `(qpos, qvel)` and the goal xy."""
+        cells_key, start_key, goal_key, agent_key = jr.split(key, 4)
+        start_ij, goal_ij = self._sample_cells(cells_key)
+        start = self.layout.cell_to_world(start_ij) + _noise(start_key, self.start_noise)
+        if self.goal_xy is not None:
+            goal = jnp.asarray(self.goal_xy, dtype=jnp.float32)
+        else:
+            goal = self.layout.cell_to_world(goal_ij) + _noise(goal_key, self.goal_noise)
+        qpos, qvel = self.agent.reset_state(start, agent_key)
+        return qpos, qvel, goal
+
+    def _sample_cells(self, key: PRNGKeyArray) -> tuple[Int[Array, "2"], Int[Array, "2"]]:
+        layout = self.layout
+        if self.start_goal == "uniform":
+            cells = jnp.asarray(layout.reachable_cells)
+            n = cells.shape[0]
+            k1, k2 = jr.split(key)
+            a = jr.randint(k1, (), 0, n)
+            b = jr.randint(k2, (), 0, n - 1)
+            b = b + (b >= a).astype(b.dtype)  # distinct from a, still uniform
+            return cells[a], cells[b]
+        if self.start_goal == "stitch":
+            pairs, counts = _stitch_table(layout, self.max_goal_distance)
+            k1, k2 = jr.split(key)
+            d = jr.randint(k1, (), 0, counts.shape[0])
+            n = jr.randint(k2, (), 0, jnp.asarray(counts)[d])
+            pair = jnp.asarray(pairs)[d, n]
+            return pair[0], pair[1]
+        start = layout.start_cell if self.start_cell is None else self.start_cell
+        if self.goal_cell is not None or self.goal_xy is not None:
+            goal = self.goal_cell if self.goal_cell is not None else start
+            return jnp.asarray(start, dtype=jnp.int32), jnp.asarray(goal, dtype=jnp.int32)
+        goals = jnp.asarray(layout.goal_cells)
+        goal_ij = goals[jr.randint(key, (), 0, goals.shape[0])]
+        return jnp.asarray(start, dtype=jnp.int32), goal_ij
+
+
+def make_agent(name: AgentName) -> AbstractAgent:
+    """The default agent of each name: `"point"` or `"ant"`."""
+    if name == "point":
+        return PointAgent(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5)
+    if name == "ant":
+        raise NotImplementedError("The ant agent is not available yet.")
+    raise ValueError(f"Unknown agent {name!r}; use 'point' or 'ant'.")
+
+
+@functools.lru_cache(maxsize=64)
+def _stitch_table(layout: Layout, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell pairs grouped by distance for `"stitch"` sampling.
+
+    **Returns:** `pairs` of shape `(n_distances, n_max, 2, 2)` (padded by repeating the first
+    pair) and `counts` of shape `(n_distances,)`; only distances with at least one pair within
+    the start's connected part of the maze are kept.
+    """
+    reachable = layout._reach_from_start >= 0
+    groups = []
+    for d in range(1, max_distance + 1):
+        pairs = layout.pairs_within(d, min_distance=d)
+        keep = reachable[pairs[:, 0, 0], pairs[:, 0, 1]]
+        if keep.any():
+            groups.append(pairs[keep])
+    if not groups:
+        raise ValueError(f"No pairs of cells 1 to {max_distance} moves apart in {layout!r}.")
+    n_max = max(len(g) for g in groups)
+    padded = np.stack([np.concatenate([g, np.repeat(g[:1], n_max - len(g), 0)]) for g in groups])
+    counts = np.array([len(g) for g in groups], dtype=np.int32)
+    return padded.astype(np.int32), counts
+
+
+def _noise(key: PRNGKeyArray, scale: float) -> Float[Array, "2"]:
+    return jr.uniform(key, (2,), minval=-scale, maxval=scale)
+
+
+def _cell(cell: Sequence[int]) -> tuple[int, int]:
+    i, j = cell
+    return int(i), int(j)
+
+
+def maze_mjcf(
+    layout: Layout,
+    agent: AbstractAgent,
+    *,
+    solver_iterations: int = 1,
+    ls_iterations: int = 4,
+    max_contact_points: int | None = None,
+    max_geom_pairs: int | None = None,
+) -> str:
+    """The MJCF of a maze: one box per wall cell, a floor, a goal marker and the agent.
+
+    Wall boxes are per cell (not merged): MJX's `max_geom_pairs` culling by bounding-sphere
+    distance misses real contacts with large merged boxes.
+    """
+    s = layout.cell_size
+    half_height = s / 4
+    walls = "\n".join(
+        f'    <geom name="wall_{i}_{j}" type="box" pos="{s * i} {s * j} {half_height}" '
+        f'size="{s / 2} {s / 2} {half_height}" material="wall" contype="1" conaffinity="1" '
+        'condim="1"/>'
+        for i, j in np.argwhere(layout.walls)
+    )
+    option, body, actuators = agent.mjcf()
+    contact_points = agent.max_contact_points if max_contact_points is None else max_contact_points
+    geom_pairs = agent.max_geom_pairs if max_geom_pairs is None else max_geom_pairs
+    x_min, x_max, y_min, y_max = layout.extent
+    cx, cy = (x_min + x_max) / 2, (y_min + y_max) / 2
+    floor_size = f"{(x_max - x_min) / 2} {(y_max - y_min) / 2}"
+    return f"""<mujoco model="maze_{layout.name}_{agent.name}">
+  <compiler angle="degree" inertiafromgeom="true"/>
+  <option {option} iterations="{solver_iterations}" ls_iterations="{ls_iterations}"/>
+  <custom>
+    <numeric name="max_contact_points" data="{contact_points}"/>
+    <numeric name="max_geom_pairs" data="{geom_pairs}"/>
+  </custom>
+  <visual><global offwidth="640" offheight="480"/></visual>
+  <asset>
+    <texture name="floor" type="2d" builtin="checker" rgb1="0.85 0.85 0.85" rgb2="0.75 0.75 0.75"
+             width="64" height="64"/>
+    <material name="floor" texture="floor" texrepeat="{s / 2} {s / 2}" texuniform="true"/>
+    <material name="wall" rgba="0.35 0.35 0.4 1"/>
+  </asset>
+  <worldbody>
+    <light name="top" pos="{cx} {cy} {4 * s}" dir="0 0 -1" directional="true"/>
+    <geom name="floor" type="plane" pos="{cx} {cy} 0" size="{floor_size} 0.1" material="floor"
+          contype="{agent.floor_contype}" conaffinity="{agent.floor_contype}"/>
+    <site name="goal" type="cylinder" size="0.5 0.02" pos="0 0 0.02" rgba="0.9 0.2 0.2 0.8"/>
+{walls}
+{body}
+  </worldbody>
+  <actuator>{actuators}
+  </actuator>
+</mujoco>
+"""
