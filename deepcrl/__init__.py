@@ -2,6 +2,6 @@
 
 import importlib.metadata
 
-from . import envs as envs, losses as losses, nn as nn
+from . import envs as envs, losses as losses, nn as nn, replay as replay
 
 __version__ = importlib.metadata.version("deepcrl")
