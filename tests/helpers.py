@@ -5,7 +5,8 @@ import jax.numpy as jnp
 
 def tree_allclose(x, y, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
     """True when two pytrees have the same structure and allclose leaves."""
-    return eqx.tree_equal(x, y, typematch=True, rtol=rtol, atol=atol) is True
+    # tree_equal gives False on a structure mismatch, else a (possibly traced) boolean array.
+    return bool(eqx.tree_equal(x, y, typematch=True, rtol=rtol, atol=atol))
 
 
 def tree_finite(tree) -> bool:
