@@ -7,3 +7,10 @@ from ._infonce import (
     infonce as infonce,
     logsumexp_penalty as logsumexp_penalty,
 )
+from ._value import (
+    MSE as MSE,
+    AbstractHistogramLoss as AbstractHistogramLoss,
+    AbstractValueLoss as AbstractValueLoss,
+    HLGauss as HLGauss,
+    TwoHot as TwoHot,
+)
