@@ -24,6 +24,8 @@ _CHARS = frozenset(_WALL + _FREE + _START + _GOAL)
 _MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
 Cell = tuple[int, int]
+CellLike = Sequence[int] | Int[np.ndarray, "2"] | Int[Array, "2"]
+"""A cell `(i, j)`: a pair of ints or an int array of shape `(2,)`."""
 
 
 def _parse_rows(text_or_rows: str | Sequence[str]) -> tuple[str, ...]:
@@ -164,6 +166,24 @@ class Layout:
         j = jnp.clip(ij[..., 1], 0, cols - 1)
         return ~inside | jnp.asarray(self.walls)[i, j]
 
+    def wall_distance(self, xy: Float[ArrayLike, "*batch 2"]) -> Float[Array, "*batch"]:
+        """Distance from world point `(x, y)` to the nearest wall cell (0 inside a wall).
+
+        Exact below half a cell; larger distances are reported as `cell_size / 2`. A sphere of
+        radius `r` centred at `xy` overlaps a wall by `max(0, r − wall_distance(xy))`.
+        """
+        xy = jnp.asarray(xy, dtype=jnp.float32)
+        s = jnp.float32(self.cell_size)
+        # Walls further than half a cell lie outside the 3×3 block of cells around the point.
+        offsets = jnp.array([(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)], dtype=jnp.int32)
+        offsets = offsets.reshape((1,) * (xy.ndim - 1) + offsets.shape)
+        cells = self.world_to_cell(xy)[..., None, :] + offsets
+        gap = jnp.maximum(jnp.abs(xy[..., None, :] - cells.astype(jnp.float32) * s) - s / 2, 0.0)
+        dist = jnp.where(
+            self.in_wall(cells.astype(jnp.float32) * s), jnp.linalg.norm(gap, axis=-1), s
+        )
+        return jnp.minimum(jnp.min(dist, axis=-1), s / 2)
+
     # --------------------------------------------------------------- search oracle (NumPy)
 
     @functools.cached_property
@@ -185,14 +205,14 @@ class Layout:
     def _reach_from_start(self) -> np.ndarray:
         return _bfs(self.walls, self._cells_of(_START)[0])
 
-    def _index(self, cell: Sequence[int] | np.ndarray) -> int:
+    def _index(self, cell: CellLike) -> int:
         i, j = (int(c) for c in cell)
         rows, cols = self.shape
         if not (0 <= i < rows and 0 <= j < cols) or self.walls[i, j]:
             raise ValueError(f"Cell {(i, j)} is not a free cell of the {self.shape} layout.")
         return int(self.cell_index[i, j])
 
-    def distances(self, from_cell: Sequence[int]) -> np.ndarray:
+    def distances(self, from_cell: CellLike) -> np.ndarray:
         """**Arguments:**
 
         - `from_cell`: a free cell `(i, j)`.
@@ -204,11 +224,11 @@ class Layout:
         out[tuple(self.free_cells.T)] = self._all_pairs[self._index(from_cell)]
         return out
 
-    def geodesic_distance(self, a: Sequence[int], b: Sequence[int]) -> int:
+    def geodesic_distance(self, a: CellLike, b: CellLike) -> int:
         """Number of cell moves on a shortest path from free cell `a` to `b` (−1 if unreachable)."""
         return int(self._all_pairs[self._index(a), self._index(b)])
 
-    def shortest_path(self, a: Sequence[int], b: Sequence[int]) -> list[Cell]:
+    def shortest_path(self, a: CellLike, b: CellLike) -> list[Cell]:
         """A shortest path from `a` to `b` as a list of cells, both ends included.
 
         Raises `ValueError` if `b` is unreachable from `a`. Ties are broken in the order
@@ -226,7 +246,7 @@ class Layout:
             path.append((i, j))
         return path
 
-    def cells_at_distance(self, from_cell: Sequence[int], k: int) -> np.ndarray:
+    def cells_at_distance(self, from_cell: CellLike, k: int) -> np.ndarray:
         """The free cells exactly `k` moves from `from_cell`, an `(n, 2)` int array."""
         return np.argwhere(self.distances(from_cell) == k).astype(np.int32)
 

@@ -14,7 +14,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 from ._agents import AbstractAgent, PointAgent
 from ._layout import Layout
 from ._layouts import get_layout
-from ._mjx import mj_model, mjx
+from ._mjx import mj_model, mjx, mjx_numerics
 
 StartGoal = Literal["reference", "uniform", "stitch"]
 AgentName = Literal["point", "ant"]
@@ -225,7 +225,8 @@ class Maze(eqx.Module):
         """
         key, episode_key = jr.split(key)
         qpos, qvel, goal = self._sample_episode(episode_key)
-        data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
+        with mjx_numerics():
+            data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
         zero_i = jnp.zeros((), dtype=jnp.int32)
         zero_f = jnp.zeros((), dtype=jnp.float32)
         dist = jnp.linalg.norm(qpos[:2] - goal)
@@ -304,7 +305,8 @@ class Maze(eqx.Module):
         def substep(d: mjx.Data, _: None) -> tuple[mjx.Data, None]:
             return mjx.step(self.model, d), None
 
-        data, _ = jax.lax.scan(substep, data, None, length=self.agent.n_substeps)
+        with mjx_numerics():
+            data, _ = jax.lax.scan(substep, data, None, length=self.agent.n_substeps)
         return data
 
     def _sample_episode(

@@ -4,10 +4,18 @@ import contextlib
 import io
 from typing import Any
 
+import jax
 import mujoco
 
 with contextlib.redirect_stdout(io.StringIO()):
     from mujoco import mjx
+
+
+@contextlib.contextmanager
+def mjx_numerics():
+    """Trace MJX under JAX's default promotion rules (callers may run with strict ones)."""
+    with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+        yield
 
 
 def mj_model(xml: str) -> Any:
@@ -16,4 +24,4 @@ def mj_model(xml: str) -> Any:
     return mujoco.MjModel.from_xml_string(xml)  # pyright: ignore[reportAttributeAccessIssue]
 
 
-__all__ = ["mj_model", "mjx", "mujoco"]
+__all__ = ["mj_model", "mjx", "mjx_numerics", "mujoco"]

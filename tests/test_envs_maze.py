@@ -1,0 +1,355 @@
+import subprocess
+import sys
+
+import equinox as eqx
+import hypothesis.strategies as st
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from jaxtyping import TypeCheckError
+
+from deepcrl.envs import Maze, PointAgent, State, get_layout, maze_mjcf
+
+from .helpers import tree_allclose
+
+N_ENVS = 16
+N_STEPS = 300
+EPISODE = 8
+# Largest allowed overlap of the agent's sphere (radius 0.5) with a wall, in world units (cells
+# are 4 wide): about the displacement per physics substep (0.1 per axis, 0.14 diagonally).
+# Measured at most 0.13 over 3 × 256 envs × 300 steps on the hardest maze.
+MAX_PENETRATION = 0.15
+
+
+def _summary(state: State) -> dict:
+    """The fields the tests read (not the bulky simulator data)."""
+    return dict(
+        obs=state.obs,
+        goal=state.goal,
+        done=state.done,
+        steps=state.steps,
+        traj_id=state.traj_id,
+        reward=state.reward,
+        metrics=state.metrics,
+    )
+
+
+def _host(state: State) -> dict:
+    return jax.tree.map(np.asarray, _summary(state))
+
+
+def assert_tree_close(a, b, atol=1e-5):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=atol), a, b)
+
+
+def make_rollout(env: Maze):
+    """`run(key, actions[T, N, 2]) -> (first, traj)`: summaries of the first states and of the
+    states after each step, through `lax.scan` (compiled once per env and shape)."""
+
+    @jax.jit
+    def run(key, actions):
+        first = jax.vmap(env.reset)(jr.split(key, actions.shape[1]))
+
+        def body(state, action):
+            state = jax.vmap(env.step)(state, action)
+            return state, _summary(state)
+
+        return _summary(first), jax.lax.scan(body, first, actions)[1]
+
+    return lambda key, actions: jax.tree.map(np.asarray, run(key, actions))
+
+
+@pytest.fixture(scope="module")
+def env() -> Maze:
+    return Maze("u_maze", episode_length=EPISODE)
+
+
+@pytest.fixture(scope="module")
+def rollout(env):
+    return make_rollout(env)
+
+
+@pytest.fixture(scope="module")
+def single(env):
+    return jax.jit(env.reset), jax.jit(env.step)
+
+
+def random_actions(key, n_steps=N_STEPS, n_envs=N_ENVS):
+    return jr.uniform(key, (n_steps, n_envs, 2), minval=-1.0, maxval=1.0)
+
+
+def penetration(layout, radius, xy):
+    return np.asarray(jnp.maximum(radius - layout.wall_distance(xy), 0.0))
+
+
+# ------------------------------------------------------------------------- API basics
+
+
+def test_sizes(env):
+    assert (env.obs_size, env.action_size, env.goal_size) == (4, 2, 2)
+    assert env.goal_indices == (0, 1)
+    assert env.dt == pytest.approx(0.1)
+
+
+def test_reset(env, single):
+    reset, _ = single
+    state = reset(jr.key(0))
+    assert isinstance(state, State)
+    assert state.obs.shape == (4,) and state.goal.shape == (2,)
+    assert int(state.steps) == 0 and int(state.traj_id) == 0 and not bool(state.done)
+    # Start: the R cell (1, 1) at (4, 4) plus noise of at most 0.1; at rest.
+    np.testing.assert_allclose(state.obs[:2], [4.0, 4.0], atol=0.1 + 1e-6)
+    np.testing.assert_array_equal(state.obs[2:], [0.0, 0.0])
+    goal_cell = tuple(int(c) for c in get_layout("u_maze").world_to_cell(state.goal))
+    assert goal_cell in {tuple(c) for c in get_layout("u_maze").goal_cells.tolist()}
+
+
+def test_import_is_quiet():
+    out = subprocess.run(
+        [sys.executable, "-c", "import deepcrl.envs"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout == ""
+
+
+def test_one_wall_box_per_wall_cell():
+    layout = get_layout("hardest_maze")
+    xml = maze_mjcf(layout, PointAgent(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5))
+    assert xml.count('<geom name="wall_') == int(layout.walls.sum())
+
+
+def test_point_moves_at_the_commanded_speed(single):
+    reset, step = single
+    state = reset(jr.key(1))
+    start = state.obs[:2]
+    # Along +y from the R cell there is a free corridor: 0.5 per step, unobstructed.
+    state = step(state, jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(state.obs[:2] - start, [0.0, 0.5], atol=1e-4)
+    np.testing.assert_allclose(state.obs[2:], [0.0, 5.0], atol=1e-3)
+    # Actions are clipped to [-1, 1].
+    state = step(state, jnp.array([0.0, 7.0]))
+    np.testing.assert_allclose(state.obs[:2] - start, [0.0, 1.0], atol=1e-4)
+
+
+def test_observation_at(env):
+    obs = env.observation_at(jnp.array([[4.0, 5.0], [12.0, 8.0]]))
+    np.testing.assert_array_equal(obs, [[4.0, 5.0, 0.0, 0.0], [12.0, 8.0, 0.0, 0.0]])
+    grid = jnp.zeros((3, 5, 2))
+    assert env.observation_at(grid).shape == (3, 5, 4)
+
+
+def test_filter_jit_takes_the_env_as_an_argument(env):
+    @eqx.filter_jit
+    def first_obs(env: Maze, key):
+        return env.reset(key).obs
+
+    np.testing.assert_allclose(first_obs(env, jr.key(0)), env.reset(jr.key(0)).obs)
+
+
+# ------------------------------------------------------------------- rollouts and resets
+
+
+def test_deterministic_given_the_key(rollout):
+    actions = random_actions(jr.key(3))
+    a = rollout(jr.key(4), actions)
+    b = rollout(jr.key(4), actions)
+    assert tree_allclose(a, b, rtol=0, atol=0)
+    c = rollout(jr.key(5), actions)
+    assert not np.allclose(a[1]["goal"], c[1]["goal"])
+
+
+def test_vmap_matches_a_loop_over_envs(rollout, single):
+    reset, step = single
+    n_steps = EPISODE + 3  # crosses an automatic reset
+    actions = random_actions(jr.key(6))
+    first, traj = rollout(jr.key(7), actions)
+    keys = jr.split(jr.key(7), N_ENVS)
+    for e in range(3):
+        state = reset(keys[e])
+        assert_tree_close(_host(state), jax.tree.map(lambda x, e=e: x[e], first))
+        for t in range(n_steps):
+            state = step(state, actions[t, e])
+            expected = jax.tree.map(lambda x, t=t, e=e: x[t, e], traj)
+            assert_tree_close(_host(state), expected)
+
+
+def test_auto_reset_gives_fresh_episodes(rollout):
+    first, traj = rollout(jr.key(8), random_actions(jr.key(9)))
+    done = traj["done"]
+    # Episodes end every EPISODE steps: steps cycles 1..EPISODE-1, 0 and traj_id counts resets.
+    t = np.arange(1, N_STEPS + 1)
+    np.testing.assert_array_equal(done, np.broadcast_to((t % EPISODE == 0)[:, None], done.shape))
+    np.testing.assert_array_equal(traj["steps"][:, 0], t % EPISODE)
+    np.testing.assert_array_equal(traj["traj_id"][:, 0], t // EPISODE)
+    # After a reset: back at the start cell, at rest, with freshly drawn noise and goals.
+    reset_obs = traj["obs"][done]
+    np.testing.assert_allclose(reset_obs[:, :2], 4.0, atol=0.1 + 1e-5)
+    np.testing.assert_array_equal(reset_obs[:, 2:], 0.0)
+    starts = np.concatenate([first["obs"][:, :2], reset_obs[:, :2]])
+    assert len(np.unique(starts.round(5), axis=0)) == len(starts)  # no cached first state
+    layout = get_layout("u_maze")
+    goal_cells = np.asarray(layout.world_to_cell(traj["goal"][done]))
+    assert {tuple(c) for c in goal_cells.tolist()} == {tuple(c) for c in layout.goal_cells.tolist()}
+    for e in range(N_ENVS):  # each env sees several goals
+        assert len(np.unique(traj["goal"][:, e], axis=0)) > 1
+
+
+def test_metrics_describe_the_step(rollout):
+    _, traj = rollout(jr.key(10), random_actions(jr.key(11)))
+    dist = traj["metrics"]["dist"]
+    # Until the step that closes an episode, dist is measured to the unchanged goal.
+    not_done = ~traj["done"][1:]
+    measured = np.linalg.norm(traj["obs"][1:, :, :2] - traj["goal"][:-1], axis=-1)
+    np.testing.assert_allclose(dist[1:][not_done], measured[not_done], rtol=1e-5, atol=1e-5)
+    success = traj["metrics"]["success"]
+    np.testing.assert_array_equal(success, (dist < 0.5).astype(np.float32))
+    np.testing.assert_array_equal(traj["reward"], success)
+
+
+def test_success_and_time_at_goal(single):
+    reset, step = single
+    state = reset(jr.key(12))
+    xy = state.obs[:2]
+    near = eqx.tree_at(lambda s: s.goal, state, xy + jnp.array([0.3, 0.0]))
+    far = eqx.tree_at(lambda s: s.goal, state, xy + jnp.array([0.0, 0.6]))
+    zero = jnp.zeros(2)
+    s1 = step(near, zero)
+    assert float(s1.metrics["success"]) == 1.0 and float(s1.reward) == 1.0
+    np.testing.assert_allclose(s1.metrics["dist"], 0.3, atol=1e-5)
+    s2 = step(s1, zero)
+    assert int(s2.metrics["time_at_goal"]) == 2 and int(s2.time_at_goal) == 2
+    s3 = step(far, zero)
+    assert float(s3.metrics["success"]) == 0.0 and float(s3.reward) == 0.0
+    assert int(s3.metrics["time_at_goal"]) == 0
+
+
+def test_time_at_goal_restarts_with_each_episode(single):
+    reset, step = single
+    state = reset(jr.key(13))
+    state = eqx.tree_at(lambda s: s.goal, state, state.obs[:2])
+    totals = []
+    for _ in range(EPISODE + 2):
+        state = step(state, jnp.zeros(2))
+        totals.append(int(state.metrics["time_at_goal"]))
+    # Within reach for the whole first episode; the next episode's goal is a G cell far away.
+    assert totals[:EPISODE] == list(range(1, EPISODE + 1))
+    assert int(state.time_at_goal) == 0 and totals[EPISODE:] == [0, 0]
+
+
+# --------------------------------------------------------------------- start/goal modes
+
+
+def _resets(env: Maze, n: int = 2000, seed: int = 0) -> State:
+    return jax.jit(jax.vmap(env.reset))(jr.split(jr.key(seed), n))
+
+
+def test_uniform_mode_covers_free_cells():
+    env = Maze("u_maze", start_goal="uniform")
+    states = _resets(env)
+    layout = env.layout
+    start = np.asarray(layout.world_to_cell(states.obs[:, :2]))
+    goal = np.asarray(layout.world_to_cell(states.goal))
+    assert np.all(np.any(start != goal, axis=1))
+    free = {tuple(c) for c in layout.free_cells.tolist()}
+    assert {tuple(c) for c in start.tolist()} == free
+    assert {tuple(c) for c in goal.tolist()} == free
+
+
+def test_stitch_mode_draws_each_distance_equally():
+    env = Maze("stitch_u_maze", start_goal="stitch", max_goal_distance=3)
+    states = _resets(env, n=3000)
+    layout = env.layout
+    start = np.asarray(layout.world_to_cell(states.obs[:, :2]))
+    goal = np.asarray(layout.world_to_cell(states.goal))
+    d = np.array([layout.geodesic_distance(a, b) for a, b in zip(start, goal, strict=True)])
+    counts = np.bincount(d, minlength=4)
+    assert counts[0] == 0 and counts[1:].sum() == 3000
+    np.testing.assert_allclose(counts[1:] / 3000, 1 / 3, atol=0.04)
+
+
+def test_fixed_goal_and_start():
+    env = Maze("u_maze", goal_cell=(3, 1), start_cell=(2, 3), start_noise=0.0)
+    states = _resets(env, n=4)
+    np.testing.assert_array_equal(states.goal, np.tile([12.0, 4.0], (4, 1)))
+    np.testing.assert_array_equal(states.obs[:, :2], np.tile([8.0, 12.0], (4, 1)))
+    env = Maze("u_maze", goal_xy=(11.0, 5.5))
+    np.testing.assert_array_equal(_resets(env, n=2).goal, [[11.0, 5.5], [11.0, 5.5]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(start_goal="uniform", goal_cell=(3, 1)), "start_goal='reference'"),
+        (dict(goal_cell=(0, 0)), "goal_cell"),
+        (dict(start_cell=(2, 2)), "start_cell"),
+        (dict(goal_cell=(3, 1), goal_xy=(1.0, 1.0)), "at most one"),
+        (dict(start_noise=1.6), "half a cell"),
+        (dict(episode_length=0), "episode_length"),
+        (dict(goal_threshold=0.0), "goal_threshold"),
+        (dict(start_goal="stitch", max_goal_distance=0), "max_goal_distance"),
+    ],
+)
+def test_invalid_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Maze("u_maze", **kwargs)
+
+
+def test_unknown_names():
+    # Runtime type checking (on in tests) rejects a name outside the Literal before the check.
+    with pytest.raises((ValueError, TypeCheckError), match="start_goal"):
+        Maze("u_maze", start_goal="nearby")  # pyright: ignore[reportArgumentType]
+    with pytest.raises((ValueError, TypeCheckError), match="agent"):
+        Maze("u_maze", agent="snake")  # pyright: ignore[reportArgumentType]
+
+
+# -------------------------------------------------------------------------- walls hold
+
+
+@pytest.fixture(scope="module")
+def wall_runs(rollout):
+    """Per layout, `positions(key, actions[T, N, 2]) -> xy[T, N, 2]`, NaN where the step reset
+    the env (the state then holds the new start). The U-maze reuses the module's env (episodes
+    of 8 steps: many starts, each pushing into the walls); the hardest maze runs whole episodes.
+    """
+
+    def positions(run):
+        def xy(key, actions):
+            traj = run(key, actions)[1]
+            return np.where(traj["done"][..., None], np.nan, traj["obs"][..., :2])
+
+        return xy
+
+    hardest = make_rollout(Maze("hardest_maze", episode_length=N_STEPS + 1))
+    return {"u_maze": positions(rollout), "hardest_maze": positions(hardest)}
+
+
+def _adversarial_actions(key, kind: str):
+    """Saturated actions: random corners each step, one fixed corner per env, or a sweep that
+    turns by 90 degrees every few steps (pushing along and into walls); or uniform ones."""
+    shape = (N_STEPS, N_ENVS, 2)
+    if kind == "random_corners":
+        return jnp.where(jr.bernoulli(key, 0.5, shape), 1.0, -1.0)
+    if kind == "fixed_corner":
+        corner = jnp.where(jr.bernoulli(key, 0.5, shape[1:]), 1.0, -1.0)
+        return jnp.broadcast_to(corner, shape)
+    if kind == "uniform":
+        return jr.uniform(key, shape, minval=-1.0, maxval=1.0)
+    period = jr.randint(key, (1, N_ENVS, 1), 3, 20)
+    angle = (jnp.arange(N_STEPS)[:, None, None] // period).astype(jnp.float32) * (jnp.pi / 2)
+    return jnp.concatenate([jnp.cos(angle), jnp.sin(angle)], axis=-1)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    name=st.sampled_from(["u_maze", "hardest_maze"]),
+    kind=st.sampled_from(["random_corners", "fixed_corner", "uniform", "sweep"]),
+    seed=st.integers(0, 2**16),
+)
+def test_walls_hold(wall_runs, name, kind, seed):
+    layout = get_layout(name)
+    xy = wall_runs[name](jr.key(seed), _adversarial_actions(jr.key(seed + 1), kind))
+    xy = xy[~np.isnan(xy).any(-1)]
+    assert not bool(jnp.any(layout.in_wall(xy)))
+    assert penetration(layout, 0.5, xy).max() < MAX_PENETRATION
