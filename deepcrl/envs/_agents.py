@@ -22,7 +22,9 @@ class AbstractAgent(eqx.Module):
     """What [`Maze`][deepcrl.envs.Maze] needs from an agent."""
 
     name: ClassVar[str]
-    # MJX contact culling defaults (see `maze_mjcf`) and whether the floor collides.
+    # Solver and MJX contact-culling defaults (see `maze_mjcf`); whether the floor collides.
+    solver_iterations: ClassVar[int]
+    ls_iterations: ClassVar[int]
     max_contact_points: ClassVar[int]
     max_geom_pairs: ClassVar[int]
     floor_contype: ClassVar[int]
@@ -69,6 +71,10 @@ class PointAgent(AbstractAgent):
     """
 
     name: ClassVar[str] = "point"
+    # One Newton step with one line-search step solves the few frictionless contacts of a
+    # sphere as well as more (same penetration measured) at 2-3× the speed of 4 line-search steps.
+    solver_iterations: ClassVar[int] = 1
+    ls_iterations: ClassVar[int] = 1
     # One sphere against boxes no larger than a cell touches at most three walls at once.
     max_contact_points: ClassVar[int] = 4
     max_geom_pairs: ClassVar[int] = 4

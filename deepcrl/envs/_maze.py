@@ -95,8 +95,8 @@ class Maze(eqx.Module):
         goal_xy: Sequence[float] | None = None,
         start_noise: float = 0.1,
         goal_noise: float = 0.0,
-        solver_iterations: int = 1,
-        ls_iterations: int = 4,
+        solver_iterations: int | None = None,
+        ls_iterations: int | None = None,
         max_contact_points: int | None = None,
         max_geom_pairs: int | None = None,
     ):
@@ -122,8 +122,9 @@ class Maze(eqx.Module):
           each axis.
         - `goal_noise`: the same for goals drawn from cells.
         - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations.
-        - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide); `None`
-          uses the agent's default.
+        - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide).
+
+        The last four default (`None`) to the agent's settings.
         """
         layout = get_layout(layout) if isinstance(layout, str) else layout
         agent = make_agent(agent) if isinstance(agent, str) else agent
@@ -394,8 +395,8 @@ def maze_mjcf(
     layout: Layout,
     agent: AbstractAgent,
     *,
-    solver_iterations: int = 1,
-    ls_iterations: int = 4,
+    solver_iterations: int | None = None,
+    ls_iterations: int | None = None,
     max_contact_points: int | None = None,
     max_geom_pairs: int | None = None,
 ) -> str:
@@ -413,14 +414,20 @@ def maze_mjcf(
         for i, j in np.argwhere(layout.walls)
     )
     option, body, actuators = agent.mjcf()
-    contact_points = agent.max_contact_points if max_contact_points is None else max_contact_points
-    geom_pairs = agent.max_geom_pairs if max_geom_pairs is None else max_geom_pairs
+
+    def pick(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    iterations = pick(solver_iterations, agent.solver_iterations)
+    ls_iterations = pick(ls_iterations, agent.ls_iterations)
+    contact_points = pick(max_contact_points, agent.max_contact_points)
+    geom_pairs = pick(max_geom_pairs, agent.max_geom_pairs)
     x_min, x_max, y_min, y_max = layout.extent
     cx, cy = (x_min + x_max) / 2, (y_min + y_max) / 2
     floor_size = f"{(x_max - x_min) / 2} {(y_max - y_min) / 2}"
     return f"""<mujoco model="maze_{layout.name}_{agent.name}">
   <compiler angle="degree" inertiafromgeom="true"/>
-  <option {option} iterations="{solver_iterations}" ls_iterations="{ls_iterations}"/>
+  <option {option} iterations="{iterations}" ls_iterations="{ls_iterations}"/>
   <custom>
     <numeric name="max_contact_points" data="{contact_points}"/>
     <numeric name="max_geom_pairs" data="{geom_pairs}"/>
