@@ -1,0 +1,171 @@
+"""Pictures of a run: learning curve, critic value heatmap and evaluation trajectories.
+
+Axes follow the layout's text: the horizontal axis is world y (columns), the vertical axis
+world x (rows, increasing downwards), so a plot looks like the layout as written.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from ..envs import Layout
+from ._trainer import Trainer, TrainState
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:  # optional dependency
+        raise ImportError("Plots need matplotlib: pip install 'deepcrl[examples]'.") from e
+    return plt
+
+
+def _image_extent(layout: Layout) -> tuple[float, float, float, float]:
+    x_min, x_max, y_min, y_max = layout.extent
+    return (y_min, y_max, x_max, x_min)
+
+
+def draw_walls(ax: Any, layout: Layout) -> None:
+    """Wall cells in grey, free space transparent."""
+    walls = np.where(layout.walls, 1.0, np.nan)
+    ax.imshow(
+        walls,
+        extent=_image_extent(layout),
+        cmap="Greys",
+        vmin=0,
+        vmax=1.4,
+        interpolation="nearest",
+        zorder=2,
+    )
+    ax.set_xlabel("y")
+    ax.set_ylabel("x")
+    ax.set_aspect("equal")
+
+
+def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
+    """Evaluation success and time at goal against environment steps (per-seed spread shaded)."""
+    plt = _pyplot()
+    steps = np.array([r["env_steps"] for r in history])
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = (
+        ("eval/success", "success rate"),
+        ("eval/time_at_goal", "time at goal (steps)"),
+        ("train/critic_loss", "critic InfoNCE loss"),
+    )
+    for ax, (name, label) in zip(axes, panels, strict=True):
+        values = np.array([r.get(name, np.nan) for r in history])
+        ax.plot(steps, values, lw=2)
+        spread = [r.get(name + "_per_seed") for r in history]
+        if all(s is not None for s in spread):
+            spread = np.array(spread)
+            ax.fill_between(steps, spread.min(1), spread.max(1), alpha=0.25)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylim(-0.02, 1.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def value_grid(
+    trainer: Trainer, state: TrainState, goal_xy: Any, resolution: int = 120
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """Critic values `f(s, π(s, g), g)` on a grid over the maze (NaN inside walls)."""
+    layout = trainer.eval_env.layout
+    x_min, x_max, y_min, y_max = layout.extent
+    xs = np.linspace(x_min, x_max, resolution)
+    ys = np.linspace(y_min, y_max, resolution)
+    grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
+    values = eqx.filter_jit(Trainer.values)(
+        trainer, state, jnp.asarray(grid), jnp.asarray(goal_xy, jnp.float32)
+    )
+    values = np.where(np.asarray(layout.in_wall(grid)), np.nan, np.asarray(values))
+    return values.reshape(resolution, resolution), _image_extent(layout)
+
+
+def farthest_goal(layout: Layout) -> tuple[int, int]:
+    """The goal cell farthest from the start along the maze (where geometry matters most)."""
+    goals = [tuple(int(v) for v in c) for c in layout.goal_cells]
+    return max(goals, key=lambda c: layout.geodesic_distance(layout.start_cell, c))
+
+
+def value_heatmap(trainer: Trainer, state: TrainState, path: Path, goal_cell: Any = None) -> None:
+    """The critic's value map for one goal: it should follow corridors, not straight lines."""
+    plt = _pyplot()
+    layout = trainer.eval_env.layout
+    goal_cell = farthest_goal(layout) if goal_cell is None else goal_cell
+    goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)))
+    values, extent = value_grid(trainer, state, goal_xy)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    im = ax.imshow(values, extent=extent, cmap="viridis", interpolation="nearest")
+    draw_walls(ax, layout)
+    start_xy = np.asarray(layout.cell_to_world(np.asarray(layout.start_cell)))
+    ax.scatter(
+        [goal_xy[1]],
+        [goal_xy[0]],
+        marker="*",
+        s=250,
+        c="red",
+        edgecolors="white",
+        zorder=3,
+        label="goal",
+    )
+    ax.scatter(
+        [start_xy[1]],
+        [start_xy[0]],
+        marker="o",
+        s=80,
+        c="white",
+        edgecolors="black",
+        zorder=3,
+        label="start",
+    )
+    fig.colorbar(im, ax=ax, label="critic value f(s, π(s,g), g)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(f"Q-values for goal cell {tuple(goal_cell)}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int = 8) -> None:
+    """Evaluation episodes of the deterministic actor, drawn over the maze."""
+    plt = _pyplot()
+    layout = trainer.eval_env.layout
+    _, (xy, goals) = eqx.filter_jit(Trainer.evaluate)(trainer, state, jr.key(0), record=num)
+    xy, goals = np.asarray(xy), np.asarray(goals)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    draw_walls(ax, layout)
+    colours = plt.get_cmap("tab10")
+    for k in range(xy.shape[0]):
+        ax.plot(xy[k, :, 1], xy[k, :, 0], color=colours(k % 10), lw=1.5, alpha=0.8, zorder=3)
+        ax.scatter(
+            [goals[k, 1]],
+            [goals[k, 0]],
+            marker="*",
+            s=160,
+            color=colours(k % 10),
+            edgecolors="black",
+            zorder=4,
+        )
+    ax.set_title("evaluation trajectories (stars: goals)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save_run_plots(
+    trainer: Trainer, state: TrainState, history: list[dict[str, Any]], out: Path
+) -> None:
+    """Write `learning_curve.png`, `value_heatmap.png` and `trajectories.png` into `out`."""
+    learning_curve(history, out / "learning_curve.png")
+    value_heatmap(trainer, state, out / "value_heatmap.png")
+    trajectories_plot(trainer, state, out / "trajectories.png")

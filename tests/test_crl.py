@@ -1,0 +1,199 @@
+import dataclasses
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import pytest
+
+from deepcrl.crl import (
+    Batch,
+    CRLConfig,
+    RunConfig,
+    TrainConfig,
+    Trainer,
+    alpha_loss,
+    init_agent,
+    run,
+    update,
+)
+from deepcrl.crl._run import _init, _train, _warmup, seed_keys
+
+from .helpers import tree_allclose, tree_finite
+
+SMALL_AGENT = CRLConfig(actor_width=16, critic_width=16, repr_dim=8, actor_lr=1e-3, critic_lr=1e-3)
+TINY = TrainConfig(
+    agent=SMALL_AGENT,
+    episode_length=20,
+    num_envs=4,
+    unroll_length=10,
+    sgd_steps=3,
+    batch_size=8,
+    buffer_capacity=40,
+    num_eval_envs=4,
+)
+
+
+def _agent(getkey, config=SMALL_AGENT):
+    return init_agent(config, obs_size=4, goal_size=2, action_size=2, key=getkey())
+
+
+def test_critic_learns_to_classify_a_fixed_batch(getkey):
+    """Gradient steps on one batch drive InfoNCE down and the diagonal accuracy to 1."""
+    state = _agent(getkey)
+    batch = Batch(
+        obs=jr.normal(getkey(), (16, 4)),
+        action=jr.uniform(getkey(), (16, 2), minval=-1, maxval=1),
+        goal=jr.normal(getkey(), (16, 2)),
+    )
+    step = eqx.filter_jit(lambda s, k: update(SMALL_AGENT, s, batch, k))
+    _, first = step(state, getkey())
+    for _ in range(300):
+        state, metrics = step(state, getkey())
+    assert metrics["critic_loss"] < 0.5 * first["critic_loss"]
+    assert metrics["categorical_accuracy"] == 1.0
+    assert tree_finite(state)
+    assert state.updates == 300
+
+
+def test_actor_moves_towards_higher_critic_values(getkey):
+    state = _agent(getkey)
+    batch = Batch(
+        obs=jr.normal(getkey(), (32, 4)),
+        action=jr.uniform(getkey(), (32, 2), minval=-1, maxval=1),
+        goal=jr.normal(getkey(), (32, 2)),
+    )
+    frozen = dataclasses.replace(SMALL_AGENT, critic_lr=1e-12, alpha_lr=1e-12)
+    step = eqx.filter_jit(lambda s, k: update(frozen, s, batch, k))
+
+    def value(s):
+        action = s.actor.deterministic(batch.obs, batch.goal)
+        return jnp.mean(s.critic(batch.obs, action, batch.goal))
+
+    before = value(state)
+    for _ in range(100):
+        state, _ = step(state, getkey())
+    assert value(state) > before
+
+
+@pytest.mark.parametrize("entropy_gap, direction", [(1.0, 1), (-1.0, -1)])
+def test_alpha_rises_when_entropy_is_below_target(entropy_gap, direction):
+    # log_prob = -(target + gap): entropy above target when gap > 0.
+    target = -1.0
+    log_prob = jnp.full((8,), -(target - entropy_gap))
+    grad = jax.grad(alpha_loss)(jnp.zeros(()), log_prob, target)
+    assert jnp.sign(-grad) == direction  # gradient descent moves log α this way
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(actor_depth=6), "actor_depth"),
+        (dict(critic_depth=0), "critic_depth"),
+        (dict(critic_width=0), "critic_width"),
+        (dict(actor_lr=0.0), "actor_lr"),
+        (dict(logsumexp_penalty=-1.0), "logsumexp_penalty"),
+    ],
+)
+def test_bad_agent_config_is_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CRLConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(layout="no_such_maze"), "no_such_maze"),
+        (dict(num_envs=0), "num_envs"),
+        (dict(discount=1.0), "discount"),
+        (dict(unroll_length=50, buffer_capacity=40), "unroll_length"),
+        (dict(window=1), "window"),
+    ],
+)
+def test_bad_train_config_is_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(TINY, **kwargs)
+
+
+def test_train_iteration_uses_relabelled_future_goals(getkey):
+    # The run loop's compiled functions (shared with the other tests: one compilation).
+    trainer = Trainer(TINY)
+    state = _init(trainer, seed_keys(0, 1))
+    for _ in range(trainer.warmup_iterations):
+        state, metrics = _warmup(trainer, state)
+    first = jax.tree.map(lambda x: x[0], state)
+    batch = eqx.filter_jit(Trainer.sample_batch)(trainer, first.buffer, getkey())
+    assert batch.obs.shape == (8, 4) and batch.goal.shape == (8, 2)
+    # Goals are positions the agent actually visited: the xy of some stored observation.
+    visited = first.buffer.data["obs"][..., :2].reshape(-1, 2)
+    assert jnp.all(jnp.min(jnp.linalg.norm(batch.goal[:, None] - visited[None], axis=-1), 1) == 0)
+    state, metrics = _train(trainer, state)
+    assert state.agent.updates[0] == TINY.sgd_steps
+    assert jnp.isfinite(metrics["train/critic_loss"])
+
+
+def _run(tmp_path, total, **kwargs):
+    run_config = RunConfig(
+        total_env_steps=total, eval_every=2, out_dir=str(tmp_path), progress=False, **kwargs
+    )
+    return run(TINY, run_config)
+
+
+def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
+    per_iter = TINY.num_envs * TINY.unroll_length
+    result = _run(tmp_path, 8 * per_iter, plots=True)
+    assert int(result.state.iteration[0]) == 8
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    # Warm-up (ceil(window 20 / unroll 10) = 2 iterations) only collects: no evaluation.
+    assert [r["iteration"] for r in rows] == [4, 6, 8]
+    for r in rows:
+        assert 0.0 <= r["eval/success"] <= 1.0
+        assert 0.0 <= r["eval/time_at_goal"] <= TINY.episode_length
+    assert (tmp_path / "metrics.csv").read_text().startswith("iteration,env_steps")
+    for name in ("learning_curve.png", "value_heatmap.png", "trajectories.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert json.loads((tmp_path / "summary.json").read_text()) == rows[-1]
+
+
+def test_resumed_run_continues_exactly(tmp_path):
+    per_iter = TINY.num_envs * TINY.unroll_length
+    straight = _run(tmp_path / "a", 10 * per_iter, plots=False)
+    _run(tmp_path / "b", 6 * per_iter, plots=False)
+    resumed = _run(tmp_path / "b", 10 * per_iter, plots=False)
+    assert tree_allclose(
+        jax.tree.leaves(jax.tree.map(_raw, straight.state)),
+        jax.tree.leaves(jax.tree.map(_raw, resumed.state)),
+        rtol=0,
+        atol=0,
+    )
+    assert straight.history == [
+        {**r, "time": s["time"]} for r, s in zip(resumed.history, straight.history, strict=True)
+    ]
+
+
+def test_resume_refuses_another_config(tmp_path):
+    per_iter = TINY.num_envs * TINY.unroll_length
+    _run(tmp_path, 6 * per_iter, plots=False)
+    other = dataclasses.replace(TINY, batch_size=4)
+    with pytest.raises(ValueError, match="another config"):
+        run(other, RunConfig(total_env_steps=8 * per_iter, out_dir=str(tmp_path), progress=False))
+
+
+def test_seeds_run_vmapped_and_first_seed_matches_a_single_run(tmp_path):
+    per_iter = TINY.num_envs * TINY.unroll_length
+    single = _run(tmp_path / "one", 6 * per_iter, plots=False)
+    pair = _run(tmp_path / "two", 6 * per_iter, plots=False, num_seeds=2)
+    first = jax.tree.map(lambda x: x[0], pair.state.agent.critic)
+    second = jax.tree.map(lambda x: x[1], pair.state.agent.critic)
+    assert tree_allclose(
+        first, jax.tree.map(lambda x: x[0], single.state.agent.critic), rtol=1e-4, atol=1e-5
+    )
+    assert not tree_allclose(first, second)
+    assert len(pair.history[-1]["eval/success_per_seed"]) == 2
+
+
+def _raw(x):
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return jr.key_data(x)
+    return x
