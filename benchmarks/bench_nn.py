@@ -289,10 +289,15 @@ def main() -> None:
             if _on_cpu()
             else ""
         )
+        compiles = (
+            f"fastest of {compile_reps} compilations (one when slower than {SLOW_COMPILE_S:.0f} s)"
+            if compile_reps > 1
+            else "one compilation each"
+        )
         return (
             "Step: `eqx.filter_value_and_grad` of a mean-square loss, model passed as an "
-            "argument. Compile times from `.lower(...)` and `.compile()`, fastest of "
-            f"{compile_reps} (slow ones once). Step times: wall clock of `runs` steps after a "
+            "argument. Compile times from `.lower(...)` and `.compile()`, "
+            f"{compiles}. Step times: wall clock of `runs` steps after a "
             f"warm-up, each waited for with `block_until_ready`.{cpu} Peak memory from "
             "`compiled.memory_analysis()`: arguments + outputs + temporaries − aliased."
         )
