@@ -1,5 +1,8 @@
 import dataclasses
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -197,3 +200,41 @@ def _raw(x):
     if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
         return jr.key_data(x)
     return x
+
+
+def _example():
+    path = Path(__file__).parents[1] / "examples" / "train_crl.py"
+    spec = importlib.util.spec_from_file_location("train_crl", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_crl"] = module  # tyro reads the dataclasses' source for their docs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_command_line_trains_and_reports(tmp_path, monkeypatch, capsys):
+    """The example's CLI, with flags making it the tiny configuration above (compiled once)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    flags = {
+        "train.agent.actor-width": 16, "train.agent.critic-width": 16, "train.agent.repr-dim": 8,
+        "train.agent.actor-lr": 1e-3, "train.agent.critic-lr": 1e-3, "train.agent.alpha-lr": 3e-4,
+        "train.episode-length": 20, "train.num-envs": 4, "train.unroll-length": 10,
+        "train.sgd-steps": 3, "train.batch-size": 8, "train.buffer-capacity": 40,
+        "train.num-eval-envs": 4, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
+        "run.out-dir": tmp_path / "run",
+    }  # fmt: skip
+    argv = ["train_crl.py", "point", "--run.no-plots", "--run.no-progress"]
+    argv += [f"--{k}={v}" for k, v in flags.items()]
+    monkeypatch.setattr(sys, "argv", argv)
+    _example().main()
+    assert "Final evaluation after 240 env steps: success" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"] == dataclasses.asdict(TINY)
+
+
+@pytest.mark.slow
+def test_point_preset_reaches_its_success_target(tmp_path):
+    """The README's command: at least 80% evaluation success on the far goals of the U-maze."""
+    args = _example().PRESETS["point"][1]
+    result = run(args.train, dataclasses.replace(args.run, out_dir=str(tmp_path), progress=False))
+    assert result.final["eval/success"] >= 0.8
