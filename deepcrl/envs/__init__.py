@@ -4,7 +4,11 @@ Cell `(i, j)` of a layout (row `i` from the top, column `j` from the left) is ce
 `(x, y) = (s·i, s·j)`, `s` the cell size (4 by default).
 """
 
-from ._agents import AbstractAgent as AbstractAgent, PointAgent as PointAgent
+from ._agents import (
+    AbstractAgent as AbstractAgent,
+    AntAgent as AntAgent,
+    PointAgent as PointAgent,
+)
 from ._layout import Layout as Layout
 from ._layouts import LAYOUTS as LAYOUTS, OGBENCH_TASKS as OGBENCH_TASKS, get_layout as get_layout
 from ._maze import Maze as Maze, State as State, make_agent as make_agent, maze_mjcf as maze_mjcf

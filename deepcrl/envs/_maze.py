@@ -11,7 +11,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from ._agents import AbstractAgent, PointAgent
+from ._agents import AbstractAgent, AntAgent, PointAgent
 from ._layout import Layout
 from ._layouts import get_layout
 from ._mjx import mj_model, mjx, mjx_numerics
@@ -355,7 +355,7 @@ def make_agent(name: AgentName) -> AbstractAgent:
     if name == "point":
         return PointAgent(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5)
     if name == "ant":
-        raise NotImplementedError("The ant agent is not available yet.")
+        return AntAgent()
     raise ValueError(f"Unknown agent {name!r}; use 'point' or 'ant'.")
 
 
@@ -403,17 +403,20 @@ def maze_mjcf(
     """The MJCF of a maze: one box per wall cell, a floor, a goal marker and the agent.
 
     Wall boxes are per cell (not merged): MJX's `max_geom_pairs` culling by bounding-sphere
-    distance misses real contacts with large merged boxes.
+    distance misses real contacts with large merged boxes. Collision bits: walls are `contype`
+    1 and the floor `contype` 2, so an agent geom with `conaffinity` 1 touches walls only and
+    one with 3 touches walls and floor. Walls have priority: their contacts are frictionless
+    (`condim` 1) whatever the agent geom.
     """
     s = layout.cell_size
     half_height = s / 4
     walls = "\n".join(
         f'    <geom name="wall_{i}_{j}" type="box" pos="{s * i} {s * j} {half_height}" '
-        f'size="{s / 2} {s / 2} {half_height}" material="wall" contype="1" conaffinity="1" '
-        'condim="1"/>'
+        f'size="{s / 2} {s / 2} {half_height}" material="wall" contype="1" conaffinity="0" '
+        'condim="1" priority="1"/>'
         for i, j in np.argwhere(layout.walls)
     )
-    option, body, actuators = agent.mjcf()
+    parts = agent.mjcf()
 
     def pick(value: int | None, default: int) -> int:
         return default if value is None else value
@@ -427,11 +430,15 @@ def maze_mjcf(
     floor_size = f"{(x_max - x_min) / 2} {(y_max - y_min) / 2}"
     return f"""<mujoco model="maze_{layout.name}_{agent.name}">
   <compiler angle="degree" inertiafromgeom="true"/>
-  <option {option} iterations="{iterations}" ls_iterations="{ls_iterations}"/>
+  <option {parts.option} iterations="{iterations}" ls_iterations="{ls_iterations}">
+    <flag {parts.flags}/>
+  </option>
   <custom>
     <numeric name="max_contact_points" data="{contact_points}"/>
     <numeric name="max_geom_pairs" data="{geom_pairs}"/>
   </custom>
+  <default>{parts.default}
+  </default>
   <visual><global offwidth="640" offheight="480"/></visual>
   <asset>
     <texture name="floor" type="2d" builtin="checker" rgb1="0.85 0.85 0.85" rgb2="0.75 0.75 0.75"
@@ -442,12 +449,12 @@ def maze_mjcf(
   <worldbody>
     <light name="top" pos="{cx} {cy} {4 * s}" dir="0 0 -1" directional="true"/>
     <geom name="floor" type="plane" pos="{cx} {cy} 0" size="{floor_size} 0.1" material="floor"
-          contype="{agent.floor_contype}" conaffinity="{agent.floor_contype}"/>
+          contype="2" conaffinity="0"/>
     <site name="goal" type="cylinder" size="0.5 0.02" pos="0 0 0.02" rgba="0.9 0.2 0.2 0.8"/>
 {walls}
-{body}
+{parts.body}
   </worldbody>
-  <actuator>{actuators}
+  <actuator>{parts.actuators}
   </actuator>
 </mujoco>
 """
