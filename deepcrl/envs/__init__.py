@@ -12,3 +12,9 @@ from ._agents import (
 from ._layout import Layout as Layout
 from ._layouts import LAYOUTS as LAYOUTS, OGBENCH_TASKS as OGBENCH_TASKS, get_layout as get_layout
 from ._maze import Maze as Maze, State as State, make_agent as make_agent, maze_mjcf as maze_mjcf
+from ._render import (
+    plot_layout as plot_layout,
+    render_frames as render_frames,
+    save_gif as save_gif,
+    save_layout_png as save_layout_png,
+)

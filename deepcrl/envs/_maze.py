@@ -427,7 +427,8 @@ def maze_mjcf(
     geom_pairs = pick(max_geom_pairs, agent.max_geom_pairs)
     x_min, x_max, y_min, y_max = layout.extent
     cx, cy = (x_min + x_max) / 2, (y_min + y_max) / 2
-    floor_size = f"{(x_max - x_min) / 2} {(y_max - y_min) / 2}"
+    # The floor reaches past the outer walls so that renders show no background.
+    floor_size = f"{(x_max - x_min) / 2 + 2 * s} {(y_max - y_min) / 2 + 2 * s}"
     return f"""<mujoco model="maze_{layout.name}_{agent.name}">
   <compiler angle="degree" inertiafromgeom="true"/>
   <option {parts.option} iterations="{iterations}" ls_iterations="{ls_iterations}">
@@ -439,15 +440,19 @@ def maze_mjcf(
   </custom>
   <default>{parts.default}
   </default>
-  <visual><global offwidth="640" offheight="480"/></visual>
+  <visual>
+    <global offwidth="640" offheight="480"/>
+    <headlight ambient="0.35 0.35 0.35" diffuse="0.35 0.35 0.35"/>
+  </visual>
   <asset>
     <texture name="floor" type="2d" builtin="checker" rgb1="0.85 0.85 0.85" rgb2="0.75 0.75 0.75"
              width="64" height="64"/>
     <material name="floor" texture="floor" texrepeat="{s / 2} {s / 2}" texuniform="true"/>
-    <material name="wall" rgba="0.35 0.35 0.4 1"/>
+    <material name="wall" rgba="0.22 0.25 0.35 1"/>
   </asset>
   <worldbody>
-    <light name="top" pos="{cx} {cy} {4 * s}" dir="0 0 -1" directional="true"/>
+    <light name="top" pos="{cx} {cy} {4 * s}" dir="0 0 -1" directional="true"
+           diffuse="0.5 0.5 0.5"/>
     <geom name="floor" type="plane" pos="{cx} {cy} 0" size="{floor_size} 0.1" material="floor"
           contype="2" conaffinity="0"/>
     <site name="goal" type="cylinder" size="0.5 0.02" pos="0 0 0.02" rgba="0.9 0.2 0.2 0.8"/>
