@@ -4,6 +4,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import log_ndtr
 from jaxtyping import Array, Float
 
@@ -167,13 +168,12 @@ class HLGauss(AbstractHistogramLoss):
     @property
     def edges(self) -> Float[Array, " edges"]:
         """The `num_bins + 1` bin edges, `linspace(v_min, v_max, num_bins + 1)`."""
-        return jnp.linspace(self.v_min, self.v_max, self.num_bins + 1, dtype=jnp.float32)
+        return _float32_constant(np.linspace(self.v_min, self.v_max, self.num_bins + 1))
 
     @property
     def centres(self) -> Float[Array, " bins"]:
         """The bin centres v_min + (i + ½)ς, where values are read."""
-        edges = self.edges
-        return 0.5 * (edges[:-1] + edges[1:])
+        return _float32_constant(self.v_min + (np.arange(self.num_bins) + 0.5) * self.bin_width)
 
     @property
     def support(self) -> Float[Array, " bins"]:
@@ -203,8 +203,9 @@ class HLGauss(AbstractHistogramLoss):
         edges = self.edges
 
         def one(y: Float[Array, ""]) -> Float[Array, " bins"]:
-            log_mass = _log_gaussian_bin_masses((edges - y) / sigma)
-            return jnp.exp(log_mass - jax.nn.logsumexp(log_mass))
+            # The softmax divides by Σ exp(log m − max): the result sums to 1 to a few ulps
+            # (exp(log m − logsumexp) would carry logsumexp's rounding, large for far targets).
+            return jax.nn.softmax(_log_gaussian_bin_masses((edges - y) / sigma))
 
         return jnp.vectorize(one, signature="()->(n)")(target)
 
@@ -272,7 +273,7 @@ class TwoHot(AbstractHistogramLoss):
     @property
     def atoms(self) -> Float[Array, " bins"]:
         """The `num_bins` atoms, `linspace(v_min, v_max, num_bins)`."""
-        return jnp.linspace(self.v_min, self.v_max, self.num_bins, dtype=jnp.float32)
+        return _float32_constant(np.linspace(self.v_min, self.v_max, self.num_bins))
 
     @property
     def support(self) -> Float[Array, " bins"]:
@@ -322,6 +323,12 @@ class MSE(AbstractValueLoss):
         _check_batch(logits, target)
         error = logits[..., 0] - jax.lax.stop_gradient(upcast(target))
         return 0.5 * jnp.square(error)
+
+
+def _float32_constant(values: np.ndarray) -> Float[Array, " n"]:
+    # Built in float64 by NumPy, then rounded once: the same float32 numbers whether traced
+    # under jit or not (XLA may evaluate a traced linspace differently).
+    return jnp.asarray(values.astype(np.float32))
 
 
 def _check_support(v_min: float, v_max: float, num_bins: int) -> None:
