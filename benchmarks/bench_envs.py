@@ -105,8 +105,8 @@ def measure(env: Any, n_envs: int, action_size: int) -> dict[str, Any]:
     best = min(times)
     return {
         "n_envs": n_envs,
-        "steps/s": n_envs * n_steps / best,
-        "compile_s": max(first - best, 0.0),
+        "steps/s": round(n_envs * n_steps / best),
+        "compile_s": round(max(first - best, 0.0), 1),
     }
 
 
