@@ -128,9 +128,15 @@ def test_train_iteration_uses_relabelled_future_goals(getkey):
     first = jax.tree.map(lambda x: x[0], state)
     batch = eqx.filter_jit(Trainer.sample_batch)(trainer, first.buffer, getkey())
     assert batch.obs.shape == (8, 4) and batch.goal.shape == (8, 2)
-    # Goals are positions the agent actually visited: the xy of some stored observation.
-    visited = first.buffer.data["obs"][..., :2].reshape(-1, 2)
-    assert jnp.all(jnp.min(jnp.linalg.norm(batch.goal[:, None] - visited[None], axis=-1), 1) == 0)
+    # Goals are positions the agent actually visited (the xy of some stored observation),
+    # which the networks see in cell units.
+    cell = trainer.env.layout.cell_size
+    visited = first.buffer.data["obs"][..., :2].reshape(-1, 2) / cell
+    gap = jnp.min(jnp.linalg.norm(batch.goal[:, None] - visited[None], axis=-1), axis=1)
+    assert jnp.all(gap < 1e-6)
+    assert jnp.all(
+        jnp.min(jnp.linalg.norm(batch.obs[:, None, :2] - visited[None], axis=-1), 1) < 1e-6
+    )
     state, metrics = _train(trainer, state)
     assert state.agent.updates[0] == TINY.sgd_steps
     assert jnp.isfinite(metrics["train/critic_loss"])

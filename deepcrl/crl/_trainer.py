@@ -131,6 +131,18 @@ class Trainer(eqx.Module):
         """The goal-space coordinates (agent xy) of observations."""
         return obs[..., jnp.asarray(self.env.goal_indices)]
 
+    def net_inputs(
+        self, obs: Float[Array, "*batch obs"], goal: Float[Array, "*batch goal"]
+    ) -> tuple[Float[Array, "*batch obs"], Float[Array, "*batch goal"]]:
+        """What the networks see: positions in cell units (world / cell size), the rest as is.
+
+        Positions span tens of world units while actions lie in [-1, 1]; in cell units the
+        action keeps its weight in φ(s, a) after the first LayerNorm.
+        """
+        scale = 1.0 / self.env.layout.cell_size
+        position = jnp.asarray(self.env.goal_indices)
+        return obs.at[..., position].multiply(scale), goal * scale
+
     def init(self, key: PRNGKeyArray) -> TrainState:
         """A fresh run: new networks, `num_envs` reset environments, an empty buffer."""
         agent_key, env_key, key = jr.split(key, 3)
@@ -154,7 +166,7 @@ class Trainer(eqx.Module):
         actor = state.agent.actor
 
         def step(env_state: State, k: PRNGKeyArray) -> tuple[State, tuple[dict, Array, State]]:
-            action, _ = actor.sample(env_state.obs, env_state.goal, key=k)
+            action, _ = actor.sample(*self.net_inputs(env_state.obs, env_state.goal), key=k)
             next_state = jax.vmap(self.env.step)(env_state, action)
             return next_state, (_transition(env_state, action), env_state.traj_id, next_state)
 
@@ -177,7 +189,8 @@ class Trainer(eqx.Module):
         return state, metrics
 
     def sample_batch(self, buffer: TrajectoryBuffer, key: PRNGKeyArray) -> Batch:
-        """A batch of `(s, a)` pairs with goals relabelled from their trajectory's future."""
+        """A batch of `(s, a)` pairs with goals relabelled from their trajectory's future,
+        as the networks see them (see `net_inputs`)."""
         now, future = sample_relabelled(
             buffer,
             key,
@@ -185,7 +198,8 @@ class Trainer(eqx.Module):
             batch_size=self.config.batch_size,
             discount=self.config.discount,
         )
-        return Batch(obs=now["obs"], action=now["action"], goal=self.goal_of(future["obs"]))
+        obs, goal = self.net_inputs(now["obs"], self.goal_of(future["obs"]))
+        return Batch(obs=obs, action=now["action"], goal=goal)
 
     def train_iteration(self, state: TrainState) -> tuple[TrainState, dict[str, Array]]:
         """Collect one unroll, then take `sgd_steps` gradient steps on replayed batches.
@@ -230,7 +244,7 @@ class Trainer(eqx.Module):
         start = jax.vmap(env.reset)(jr.split(key, self.config.num_eval_envs))
 
         def step(env_state: State, _: None) -> tuple[State, tuple[Array, Array, Array]]:
-            action = actor.deterministic(env_state.obs, env_state.goal)
+            action = actor.deterministic(*self.net_inputs(env_state.obs, env_state.goal))
             nxt = jax.vmap(env.step)(env_state, action)
             xy = self.goal_of(env_state.obs[:record])
             return nxt, (nxt.metrics["success"], nxt.metrics["dist"], xy)
@@ -250,8 +264,9 @@ class Trainer(eqx.Module):
         goal_xy: Float[Array, "2"],
     ) -> Float[Array, " n"]:
         """Critic values `f(s, π(s, g), g)` of the agent at rest at `positions`, for one goal."""
-        obs = self.env.observation_at(positions)
-        goal = jnp.broadcast_to(goal_xy, positions.shape)
+        obs, goal = self.net_inputs(
+            self.env.observation_at(positions), jnp.broadcast_to(goal_xy, positions.shape)
+        )
         action = state.agent.actor.deterministic(obs, goal)
         return state.agent.critic(obs, action, goal)
 
