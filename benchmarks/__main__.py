@@ -10,7 +10,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    available = sorted(p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+    available = sorted(
+        p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py")
+    )
     names = argv or available
     unknown = sorted(set(names) - set(available))
     if unknown:

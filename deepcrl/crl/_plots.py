@@ -93,7 +93,7 @@ def value_grid(
 
 def farthest_goal(layout: Layout) -> tuple[int, int]:
     """The goal cell farthest from the start along the maze (where geometry matters most)."""
-    goals = [tuple(int(v) for v in c) for c in layout.goal_cells]
+    goals = [(int(i), int(j)) for i, j in layout.goal_cells]
     return max(goals, key=lambda c: layout.geodesic_distance(layout.start_cell, c))
 
 

@@ -69,8 +69,8 @@ def config_to_dict(train: TrainConfig, run: RunConfig | None = None) -> dict[str
 
 def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Inverse of `config_to_dict(...)["train"]`."""
-    fields = dict(data)
-    return TrainConfig(**(fields | {"agent": CRLConfig(**fields["agent"])}))
+    fields: dict[str, Any] = {**data, "agent": CRLConfig(**data["agent"])}
+    return TrainConfig(**fields)
 
 
 def _is_key(x: Any) -> bool:

@@ -48,11 +48,21 @@ class ContrastiveCritic(eqx.Module):
         """
         energy_fn(energy)  # fail early on an unknown name
         sa_key, goal_key = jr.split(key)
-        kwargs = dict(
-            width=width, depth=depth, activation=activation, layer_norm=layer_norm, remat=remat
-        )
-        self.sa_encoder = ResidualMLP(obs_size + action_size, repr_dim, key=sa_key, **kwargs)
-        self.goal_encoder = ResidualMLP(goal_size, repr_dim, key=goal_key, **kwargs)
+
+        def encoder(in_size: int, key: PRNGKeyArray) -> ResidualMLP:
+            return ResidualMLP(
+                in_size,
+                repr_dim,
+                width=width,
+                depth=depth,
+                activation=activation,
+                layer_norm=layer_norm,
+                remat=remat,
+                key=key,
+            )
+
+        self.sa_encoder = encoder(obs_size + action_size, sa_key)
+        self.goal_encoder = encoder(goal_size, goal_key)
         self.energy = energy
 
     def embed_sa(
