@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ..envs import Layout
+from ..envs import Layout, plot_layout
 from ._trainer import Trainer, TrainState
 
 
@@ -143,7 +143,7 @@ def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int 
     _, (xy, goals) = eqx.filter_jit(Trainer.evaluate)(trainer, state, jr.key(0), record=num)
     xy, goals = np.asarray(xy), np.asarray(goals)
     fig, ax = plt.subplots(figsize=(5, 5))
-    draw_walls(ax, layout)
+    plot_layout(layout, ax, title="evaluation trajectories (stars: goals)")
     colours = plt.get_cmap("tab10")
     for k in range(xy.shape[0]):
         ax.plot(xy[k, :, 1], xy[k, :, 0], color=colours(k % 10), lw=1.5, alpha=0.8, zorder=3)
@@ -156,7 +156,6 @@ def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int 
             edgecolors="black",
             zorder=4,
         )
-    ax.set_title("evaluation trajectories (stars: goals)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
