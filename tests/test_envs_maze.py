@@ -269,6 +269,31 @@ def test_stitch_mode_draws_each_distance_equally():
     np.testing.assert_allclose(counts[1:] / 3000, 1 / 3, atol=0.04)
 
 
+@pytest.mark.parametrize("start_goal", ["uniform", "reference"])
+def test_chain_goals_draws_a_new_goal_on_success(start_goal):
+    env = Maze("u_maze", start_goal=start_goal, chain_goals=True, episode_length=EPISODE)
+    states = _resets(env, n=500, seed=3)
+    # Every agent is at its goal, so the first step succeeds and chains a new goal.
+    at_goal = eqx.tree_at(lambda s: s.goal, states, states.obs[:, :2])
+    after = jax.jit(jax.vmap(env.step))(at_goal, jnp.zeros((500, 2)))
+    layout = env.layout
+    here = np.asarray(layout.world_to_cell(after.obs[:, :2]))
+    goal = np.asarray(layout.world_to_cell(after.goal))
+    np.testing.assert_array_equal(after.metrics["success"], 1.0)
+    np.testing.assert_array_equal(after.traj_id, states.traj_id)  # the same episode goes on
+    assert not np.any(after.done)
+    np.testing.assert_allclose(after.goal, layout.cell_to_world(goal))  # cell centres
+    expected = layout.reachable_cells if start_goal == "uniform" else layout.goal_cells
+    assert {tuple(c) for c in goal.tolist()} == {tuple(c) for c in expected.tolist()}
+    if start_goal == "uniform":
+        assert np.all(np.any(goal != here, axis=1))
+    # Without success the goal stays.
+    again = jax.jit(jax.vmap(env.step))(after, jnp.zeros((500, 2)))
+    kept = np.asarray(again.metrics["success"]) == 0
+    assert kept.mean() > 0.5
+    np.testing.assert_array_equal(np.asarray(again.goal)[kept], np.asarray(after.goal)[kept])
+
+
 def test_fixed_goal_and_start():
     env = Maze("u_maze", goal_cell=(3, 1), start_cell=(2, 3), start_noise=0.0)
     states = _resets(env, n=4)
@@ -289,6 +314,8 @@ def test_fixed_goal_and_start():
         (dict(episode_length=0), "episode_length"),
         (dict(goal_threshold=0.0), "goal_threshold"),
         (dict(start_goal="stitch", max_goal_distance=0), "max_goal_distance"),
+        (dict(start_goal="stitch", chain_goals=True), "chain_goals"),
+        (dict(goal_cell=(3, 1), chain_goals=True), "chain_goals"),
     ],
 )
 def test_invalid_options(kwargs, match):

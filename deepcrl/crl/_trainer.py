@@ -30,6 +30,9 @@ class TrainConfig:
     """How training episodes draw start and goal (see `deepcrl.envs.Maze`)."""
     max_goal_distance: int = 3
     """Largest start-goal distance in cells for `start_goal="stitch"`."""
+    chain_goals: bool = False
+    """Training episodes draw a new goal each time the agent reaches one (see
+    `deepcrl.envs.Maze`), so trajectories string several paths together."""
     episode_length: int = 1000
     """Steps per training and evaluation episode."""
     num_envs: int = 256
@@ -122,6 +125,7 @@ class Trainer(eqx.Module):
             episode_length=config.episode_length,
             start_goal=config.start_goal,
             max_goal_distance=config.max_goal_distance,
+            chain_goals=config.chain_goals,
         )
         self.eval_env = Maze(
             config.eval_layout_name, agent=config.body, episode_length=config.episode_length

@@ -33,7 +33,7 @@ class State(eqx.Module):
     obs: Float[Array, " obs"]
     """The observation (the agent's xy at `Maze.goal_indices`)."""
     goal: Float[Array, "2"]
-    """The goal position (world xy)."""
+    """The goal position (world xy); it changes within an episode only with `chain_goals`."""
     reward: Float[Array, ""]
     """1.0 when the last step ended within `goal_threshold` of the goal, else 0.0."""
     done: Bool[Array, ""]
@@ -80,6 +80,7 @@ class Maze(eqx.Module):
     goal_xy: tuple[float, float] | None = eqx.field(static=True)
     start_noise: float = eqx.field(static=True)
     goal_noise: float = eqx.field(static=True)
+    chain_goals: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -95,6 +96,7 @@ class Maze(eqx.Module):
         goal_xy: Sequence[float] | None = None,
         start_noise: float = 0.1,
         goal_noise: float = 0.0,
+        chain_goals: bool = False,
         solver_iterations: int | None = None,
         ls_iterations: int | None = None,
         max_contact_points: int | None = None,
@@ -121,6 +123,12 @@ class Maze(eqx.Module):
         - `start_noise`: the start is the cell centre plus uniform noise in ±`start_noise` on
           each axis.
         - `goal_noise`: the same for goals drawn from cells.
+        - `chain_goals`: when the agent reaches its goal before the episode ends, draw a new
+          goal and carry on in the same episode (`"reference"`: a uniformly chosen `G` cell;
+          `"uniform"`: a uniformly chosen other reachable cell). One trajectory then strings
+          several start-goal paths together, which a Monte-Carlo critic needs in order to value
+          goals farther than one episode's path (not with `"stitch"`, whose point is short
+          pairs, nor with a fixed goal).
         - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations.
         - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide).
 
@@ -139,6 +147,7 @@ class Maze(eqx.Module):
         self.goal_xy = None if goal_xy is None else (float(goal_xy[0]), float(goal_xy[1]))
         self.start_noise = float(start_noise)
         self.goal_noise = float(goal_noise)
+        self.chain_goals = bool(chain_goals)
         xml = maze_mjcf(
             layout,
             agent,
@@ -183,6 +192,13 @@ class Maze(eqx.Module):
                 f"start_noise + agent radius ({self.start_noise} + {self.agent.radius}) must be "
                 f"below half a cell ({half_cell}) so that starts never touch a wall."
             )
+        if self.chain_goals and self.start_goal == "stitch":
+            raise ValueError(
+                "chain_goals would join stitch pairs into long paths; use it with "
+                "start_goal='reference' or 'uniform'."
+            )
+        if self.chain_goals and (self.goal_cell is not None or self.goal_xy is not None):
+            raise ValueError("chain_goals needs goals drawn at random, not a fixed goal.")
         if self.start_goal == "stitch":
             if self.max_goal_distance < 1:
                 raise ValueError(f"max_goal_distance must be >= 1, got {self.max_goal_distance}.")
@@ -263,6 +279,10 @@ class Maze(eqx.Module):
 
         key, episode_key = jr.split(state.key)
         new_qpos, new_qvel, new_goal = self._sample_episode(episode_key)
+        goal = state.goal
+        if self.chain_goals:
+            chained = self._chained_goal(jr.fold_in(episode_key, 1), data.qpos[:2])
+            goal = jnp.where(success, chained, goal)
         qpos = jnp.where(done, new_qpos, data.qpos)
         qvel = jnp.where(done, new_qvel, data.qvel)
         # Only the state variables carry over between steps: derived quantities (positions of
@@ -278,7 +298,7 @@ class Maze(eqx.Module):
         return State(
             data=data,
             obs=self.agent.observe(qpos, qvel),
-            goal=jnp.where(done, new_goal, state.goal),
+            goal=jnp.where(done, new_goal, goal),
             reward=success.astype(jnp.float32),
             done=done,
             steps=jnp.where(done, zero_i, steps),
@@ -323,6 +343,19 @@ class Maze(eqx.Module):
             goal = self.layout.cell_to_world(goal_ij) + _noise(goal_key, self.goal_noise)
         qpos, qvel = self.agent.reset_state(start, agent_key)
         return qpos, qvel, goal
+
+    def _chained_goal(self, key: PRNGKeyArray, xy: Float[Array, "2"]) -> Float[Array, "2"]:
+        """The next goal of a chain (see `chain_goals`), for an agent at `xy`."""
+        cell_key, noise_key = jr.split(key)
+        layout = self.layout
+        if self.start_goal == "uniform":
+            cells = jnp.asarray(layout.reachable_cells)
+            here = jnp.all(cells == layout.world_to_cell(xy)[None], axis=-1)
+            goal_ij = cells[jr.categorical(cell_key, jnp.where(here, -jnp.inf, 0.0))]
+        else:
+            goals = jnp.asarray(layout.goal_cells)
+            goal_ij = goals[jr.randint(cell_key, (), 0, goals.shape[0])]
+        return layout.cell_to_world(goal_ij) + _noise(noise_key, self.goal_noise)
 
     def _sample_cells(self, key: PRNGKeyArray) -> tuple[Int[Array, "2"], Int[Array, "2"]]:
         layout = self.layout
