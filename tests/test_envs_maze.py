@@ -271,7 +271,7 @@ def test_stitch_mode_draws_each_distance_equally():
 
 @pytest.mark.parametrize("start_goal", ["uniform", "reference"])
 def test_chain_goals_draws_a_new_goal_on_success(start_goal):
-    env = Maze("u_maze", start_goal=start_goal, chain_goals=True, episode_length=EPISODE)
+    env = Maze("u_maze", start_goal=start_goal, chain_goals=1.0, episode_length=EPISODE)
     states = _resets(env, n=500, seed=3)
     # Every agent is at its goal, so the first step succeeds and chains a new goal.
     at_goal = eqx.tree_at(lambda s: s.goal, states, states.obs[:, :2])
@@ -314,8 +314,9 @@ def test_fixed_goal_and_start():
         (dict(episode_length=0), "episode_length"),
         (dict(goal_threshold=0.0), "goal_threshold"),
         (dict(start_goal="stitch", max_goal_distance=0), "max_goal_distance"),
-        (dict(start_goal="stitch", chain_goals=True), "chain_goals"),
-        (dict(goal_cell=(3, 1), chain_goals=True), "chain_goals"),
+        (dict(start_goal="stitch", chain_goals=1.0), "chain_goals"),
+        (dict(goal_cell=(3, 1), chain_goals=0.5), "chain_goals"),
+        (dict(chain_goals=1.5), "chain_goals"),
     ],
 )
 def test_invalid_options(kwargs, match):

@@ -30,9 +30,9 @@ class TrainConfig:
     """How training episodes draw start and goal (see `deepcrl.envs.Maze`)."""
     max_goal_distance: int = 3
     """Largest start-goal distance in cells for `start_goal="stitch"`."""
-    chain_goals: bool = False
-    """Training episodes draw a new goal each time the agent reaches one (see
-    `deepcrl.envs.Maze`), so trajectories string several paths together."""
+    chain_goals: float = 0.0
+    """Probability per step at the goal that a training episode draws a new goal and goes on
+    (see `deepcrl.envs.Maze`), so that trajectories string several paths together."""
     episode_length: int = 1000
     """Steps per training and evaluation episode."""
     num_envs: int = 256

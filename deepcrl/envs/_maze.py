@@ -80,7 +80,7 @@ class Maze(eqx.Module):
     goal_xy: tuple[float, float] | None = eqx.field(static=True)
     start_noise: float = eqx.field(static=True)
     goal_noise: float = eqx.field(static=True)
-    chain_goals: bool = eqx.field(static=True)
+    chain_goals: float = eqx.field(static=True)
 
     def __init__(
         self,
@@ -96,7 +96,7 @@ class Maze(eqx.Module):
         goal_xy: Sequence[float] | None = None,
         start_noise: float = 0.1,
         goal_noise: float = 0.0,
-        chain_goals: bool = False,
+        chain_goals: float = 0.0,
         solver_iterations: int | None = None,
         ls_iterations: int | None = None,
         max_contact_points: int | None = None,
@@ -123,12 +123,13 @@ class Maze(eqx.Module):
         - `start_noise`: the start is the cell centre plus uniform noise in ±`start_noise` on
           each axis.
         - `goal_noise`: the same for goals drawn from cells.
-        - `chain_goals`: when the agent reaches its goal before the episode ends, draw a new
-          goal and carry on in the same episode (`"reference"`: a uniformly chosen `G` cell;
-          `"uniform"`: a uniformly chosen other reachable cell). One trajectory then strings
-          several start-goal paths together, which a Monte-Carlo critic needs in order to value
-          goals farther than one episode's path (not with `"stitch"`, whose point is short
-          pairs, nor with a fixed goal).
+        - `chain_goals`: the probability, at each step that ends at the goal, of drawing a new
+          goal and carrying on in the same episode (`"reference"`: a uniformly chosen `G` cell;
+          `"uniform"`: a uniformly chosen other reachable cell); 0 never chains. One trajectory
+          then strings several start-goal paths together, each ended by a stay at its goal
+          (about `1 / chain_goals` steps), which a Monte-Carlo critic needs in order to value
+          goals farther than one episode's path. Not with `"stitch"`, whose point is short
+          pairs, nor with a fixed goal.
         - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations.
         - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide).
 
@@ -147,7 +148,7 @@ class Maze(eqx.Module):
         self.goal_xy = None if goal_xy is None else (float(goal_xy[0]), float(goal_xy[1]))
         self.start_noise = float(start_noise)
         self.goal_noise = float(goal_noise)
-        self.chain_goals = bool(chain_goals)
+        self.chain_goals = float(chain_goals)
         xml = maze_mjcf(
             layout,
             agent,
@@ -191,6 +192,10 @@ class Maze(eqx.Module):
             raise ValueError(
                 f"start_noise + agent radius ({self.start_noise} + {self.agent.radius}) must be "
                 f"below half a cell ({half_cell}) so that starts never touch a wall."
+            )
+        if not 0.0 <= self.chain_goals <= 1.0:
+            raise ValueError(
+                f"chain_goals must be a probability in [0, 1], got {self.chain_goals}."
             )
         if self.chain_goals and self.start_goal == "stitch":
             raise ValueError(
@@ -281,8 +286,10 @@ class Maze(eqx.Module):
         new_qpos, new_qvel, new_goal = self._sample_episode(episode_key)
         goal = state.goal
         if self.chain_goals:
-            chained = self._chained_goal(jr.fold_in(episode_key, 1), data.qpos[:2])
-            goal = jnp.where(success, chained, goal)
+            chain_key, coin_key = jr.split(jr.fold_in(episode_key, 1))
+            chained = self._chained_goal(chain_key, data.qpos[:2])
+            switch = success & (jr.uniform(coin_key) < self.chain_goals)
+            goal = jnp.where(switch, chained, goal)
         qpos = jnp.where(done, new_qpos, data.qpos)
         qvel = jnp.where(done, new_qvel, data.qvel)
         # Only the state variables carry over between steps: derived quantities (positions of
