@@ -80,6 +80,26 @@ def test_actor_moves_towards_higher_critic_values(getkey):
     assert value(state) > before
 
 
+@pytest.mark.parametrize("decay", [0.0, 0.9])
+def test_eval_actor_is_a_running_average_of_the_actor(getkey, decay):
+    config = dataclasses.replace(SMALL_AGENT, eval_actor_decay=decay)
+    state = _agent(getkey, config)
+    batch = Batch(
+        obs=jr.normal(getkey(), (16, 4)),
+        action=jr.uniform(getkey(), (16, 2), minval=-1, maxval=1),
+        goal=jr.normal(getkey(), (16, 2)),
+    )
+    new, _ = eqx.filter_jit(lambda s, k: update(config, s, batch, k))(state, getkey())
+    params = lambda actor: eqx.filter(actor, eqx.is_inexact_array)  # noqa: E731
+    assert not tree_allclose(params(new.actor), params(state.actor))
+    expected = jax.tree.map(
+        lambda old, cur: decay * old + (1 - decay) * cur, params(state.actor), params(new.actor)
+    )
+    assert tree_allclose(params(new.eval_actor), expected, rtol=1e-6, atol=1e-7)
+    if decay == 0.0:  # exactly the actor
+        assert eqx.tree_equal(params(new.eval_actor), params(new.actor))
+
+
 @pytest.mark.parametrize("entropy_gap, direction", [(1.0, 1), (-1.0, -1)])
 def test_alpha_rises_when_entropy_is_below_target(entropy_gap, direction):
     # log_prob = -(target + gap): entropy above target when gap > 0.
@@ -97,6 +117,7 @@ def test_alpha_rises_when_entropy_is_below_target(entropy_gap, direction):
         (dict(critic_width=0), "critic_width"),
         (dict(actor_lr=0.0), "actor_lr"),
         (dict(logsumexp_penalty=-1.0), "logsumexp_penalty"),
+        (dict(eval_actor_decay=1.0), "eval_actor_decay"),
     ],
 )
 def test_bad_agent_config_is_rejected(kwargs, match):

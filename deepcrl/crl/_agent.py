@@ -42,6 +42,9 @@ class CRLConfig:
     """Target entropy is `-target_entropy_scale × action_size`."""
     remat: bool = False
     """Recompute block activations in the backward pass (for extreme depth)."""
+    eval_actor_decay: float = 0.0
+    """Evaluation uses a running average of the actor's weights, updated after every SGD step
+    as `decay · average + (1 − decay) · actor` (0: the actor itself)."""
 
     def __post_init__(self):
         for name in ("actor_depth", "critic_depth"):
@@ -54,6 +57,8 @@ class CRLConfig:
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if not 0.0 <= self.eval_actor_decay < 1.0:
+            raise ValueError(f"eval_actor_decay must be in [0, 1), got {self.eval_actor_decay}.")
         if self.logsumexp_penalty < 0:
             raise ValueError(f"logsumexp_penalty must be >= 0, got {self.logsumexp_penalty}.")
 
@@ -71,6 +76,8 @@ class AgentState(eqx.Module):
 
     actor: TanhGaussianActor
     critic: ContrastiveCritic
+    eval_actor: TanhGaussianActor
+    """The running average of the actor that evaluation uses (see `eval_actor_decay`)."""
     log_alpha: Float[Array, ""]
     actor_opt: optax.OptState
     critic_opt: optax.OptState
@@ -133,6 +140,7 @@ def init_agent(
     return AgentState(
         actor=actor,
         critic=critic,
+        eval_actor=actor,
         log_alpha=log_alpha,
         actor_opt=actor_optim.init(eqx.filter(actor, eqx.is_inexact_array)),
         critic_opt=critic_optim.init(eqx.filter(critic, eqx.is_inexact_array)),
@@ -201,9 +209,16 @@ def update(
     )
     critic, critic_opt = _apply(critic_optim, critic_grads, state.critic_opt, state.critic)
 
+    decay = config.eval_actor_decay
+    eval_actor = jax.tree.map(
+        lambda avg, new: decay * avg + (1.0 - decay) * new if eqx.is_inexact_array(new) else new,
+        state.eval_actor,
+        actor,
+    )
     new_state = AgentState(
         actor=actor,
         critic=critic,
+        eval_actor=eval_actor,
         log_alpha=jnp.asarray(log_alpha),
         actor_opt=actor_opt,
         critic_opt=critic_opt,

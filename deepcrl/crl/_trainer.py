@@ -238,13 +238,13 @@ class Trainer(eqx.Module):
     def evaluate(
         self, state: TrainState, key: PRNGKeyArray, *, record: int = 0
     ) -> tuple[dict[str, Array], tuple[Float[Array, "record time 2"], Float[Array, "record 2"]]]:
-        """Full episodes of the deterministic actor on the evaluation maze.
+        """Full episodes of the deterministic `eval_actor` on the evaluation maze.
 
         **Returns:** metrics — `success` (share of episodes that reached the goal at least
         once), `time_at_goal` (steps within the goal threshold, per episode), `final_dist` —
         and the xy trajectories and goals of the first `record` episodes.
         """
-        env, actor = self.eval_env, state.agent.actor
+        env, actor = self.eval_env, state.agent.eval_actor
         start = jax.vmap(env.reset)(jr.split(key, self.config.num_eval_envs))
 
         def step(env_state: State, _: None) -> tuple[State, tuple[Array, Array, Array]]:
@@ -267,11 +267,11 @@ class Trainer(eqx.Module):
         positions: Float[Array, "n 2"],
         goal_xy: Float[Array, "2"],
     ) -> Float[Array, " n"]:
-        """Critic values `f(s, π(s, g), g)` of the agent at rest at `positions`, for one goal."""
+        """Critic values `f(s, π(s, g), g)` at rest at `positions`, one goal (π: `eval_actor`)."""
         obs, goal = self.net_inputs(
             self.env.observation_at(positions), jnp.broadcast_to(goal_xy, positions.shape)
         )
-        action = state.agent.actor.deterministic(obs, goal)
+        action = state.agent.eval_actor.deterministic(obs, goal)
         return state.agent.critic(obs, action, goal)
 
 
