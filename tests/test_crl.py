@@ -251,6 +251,7 @@ def test_example_command_line_trains_and_reports(tmp_path, monkeypatch, capsys):
     flags = {
         "train.agent.actor-width": 16, "train.agent.critic-width": 16, "train.agent.repr-dim": 8,
         "train.agent.actor-lr": 1e-3, "train.agent.critic-lr": 1e-3, "train.agent.alpha-lr": 3e-4,
+        "train.agent.eval-actor-decay": 0.0, "train.chain-goals": 0.0,
         "train.episode-length": 20, "train.num-envs": 4, "train.unroll-length": 10,
         "train.sgd-steps": 3, "train.batch-size": 8, "train.buffer-capacity": 40,
         "train.num-eval-envs": 4, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
@@ -261,7 +262,9 @@ def test_example_command_line_trains_and_reports(tmp_path, monkeypatch, capsys):
     argv += [f"--{k}={v}" for k, v in flags.items()]
     monkeypatch.setattr(sys, "argv", argv)
     _example().main()
-    assert "Final evaluation after 240 env steps: success" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Final evaluation after 240 env steps: success" in out
+    assert "mean of the last 2 evaluations: success" in out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["train"] == dataclasses.asdict(TINY)
 
