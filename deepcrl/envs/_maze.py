@@ -347,22 +347,28 @@ class Maze(eqx.Module):
         if self.goal_xy is not None:
             goal = jnp.asarray(self.goal_xy, dtype=jnp.float32)
         else:
-            goal = self.layout.cell_to_world(goal_ij) + _noise(goal_key, self.goal_noise)
+            goal = self._goal_in(goal_ij, goal_key)
         qpos, qvel = self.agent.reset_state(start, agent_key)
         return qpos, qvel, goal
+
+    def _goal_in(self, cell_ij: Int[Array, "2"], key: PRNGKeyArray) -> Float[Array, "2"]:
+        """A goal point drawn in a cell: its centre plus `goal_noise`."""
+        return self.layout.cell_to_world(cell_ij) + _noise(key, self.goal_noise)
 
     def _chained_goal(self, key: PRNGKeyArray, xy: Float[Array, "2"]) -> Float[Array, "2"]:
         """The next goal of a chain (see `chain_goals`), for an agent at `xy`."""
         cell_key, noise_key = jr.split(key)
-        layout = self.layout
         if self.start_goal == "uniform":
-            cells = jnp.asarray(layout.reachable_cells)
-            here = jnp.all(cells == layout.world_to_cell(xy)[None], axis=-1)
-            goal_ij = cells[jr.categorical(cell_key, jnp.where(here, -jnp.inf, 0.0))]
+            cells = jnp.asarray(self.layout.reachable_cells)
+            here = jnp.argmax(jnp.all(cells == self.layout.world_to_cell(xy)[None], axis=-1))
+            goal_ij = cells[_other_index(cell_key, cells.shape[0], here)]
         else:
-            goals = jnp.asarray(layout.goal_cells)
-            goal_ij = goals[jr.randint(cell_key, (), 0, goals.shape[0])]
-        return layout.cell_to_world(goal_ij) + _noise(noise_key, self.goal_noise)
+            goal_ij = self._reference_goal_cell(cell_key)
+        return self._goal_in(goal_ij, noise_key)
+
+    def _reference_goal_cell(self, key: PRNGKeyArray) -> Int[Array, "2"]:
+        goals = jnp.asarray(self.layout.goal_cells)
+        return goals[jr.randint(key, (), 0, goals.shape[0])]
 
     def _sample_cells(self, key: PRNGKeyArray) -> tuple[Int[Array, "2"], Int[Array, "2"]]:
         layout = self.layout
@@ -371,9 +377,7 @@ class Maze(eqx.Module):
             n = cells.shape[0]
             k1, k2 = jr.split(key)
             a = jr.randint(k1, (), 0, n)
-            b = jr.randint(k2, (), 0, n - 1)
-            b = b + (b >= a).astype(b.dtype)  # distinct from a, still uniform
-            return cells[a], cells[b]
+            return cells[a], cells[_other_index(k2, n, a)]
         if self.start_goal == "stitch":
             pairs, counts = _stitch_table(layout, self.max_goal_distance)
             k1, k2 = jr.split(key)
@@ -385,9 +389,7 @@ class Maze(eqx.Module):
         if self.goal_cell is not None or self.goal_xy is not None:
             goal = self.goal_cell if self.goal_cell is not None else start
             return jnp.asarray(start, dtype=jnp.int32), jnp.asarray(goal, dtype=jnp.int32)
-        goals = jnp.asarray(layout.goal_cells)
-        goal_ij = goals[jr.randint(key, (), 0, goals.shape[0])]
-        return jnp.asarray(start, dtype=jnp.int32), goal_ij
+        return jnp.asarray(start, dtype=jnp.int32), self._reference_goal_cell(key)
 
 
 def make_agent(name: AgentName) -> AbstractAgent:
@@ -420,6 +422,12 @@ def _stitch_table(layout: Layout, max_distance: int) -> tuple[np.ndarray, np.nda
     padded = np.stack([np.concatenate([g, np.repeat(g[:1], n_max - len(g), 0)]) for g in groups])
     counts = np.array([len(g) for g in groups], dtype=np.int32)
     return padded.astype(np.int32), counts
+
+
+def _other_index(key: PRNGKeyArray, n: int, a: Int[Array, ""]) -> Int[Array, ""]:
+    """An index uniform over `[0, n)` without `a`."""
+    b = jr.randint(key, (), 0, n - 1)
+    return b + (b >= a).astype(b.dtype)
 
 
 def _noise(key: PRNGKeyArray, scale: float) -> Float[Array, "2"]:
