@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from deepcrl.crl import (
     Batch,
@@ -18,6 +19,7 @@ from deepcrl.crl import (
     Trainer,
     alpha_loss,
     init_agent,
+    lr_scale,
     run,
     update,
 )
@@ -100,6 +102,44 @@ def test_eval_actor_is_a_running_average_of_the_actor(getkey, decay):
         assert eqx.tree_equal(params(new.eval_actor), params(new.actor))
 
 
+@settings(deadline=None, max_examples=30)
+@given(st.integers(1, 10_000), st.floats(0.0, 1.0))
+def test_lr_scale_is_a_cosine_from_one_to_the_final_scale(decay_updates, final):
+    config = dataclasses.replace(SMALL_AGENT, lr_decay_updates=decay_updates, lr_final_scale=final)
+    steps = jnp.linspace(0, 2 * decay_updates, 41).astype(jnp.int32)
+    scale = jax.vmap(lambda n: lr_scale(config, n))(steps)
+    assert scale[0] == pytest.approx(1.0)
+    assert jnp.all(jnp.diff(scale) <= 1e-6), "the rates never rise"
+    halfway = lr_scale(config, decay_updates // 2)
+    progress = (decay_updates // 2) / decay_updates
+    expected = final + (1 - final) * 0.5 * (1 + jnp.cos(jnp.pi * progress))
+    assert halfway == pytest.approx(float(expected), abs=1e-5)
+    # At the end of the decay and after it: the final scale.
+    assert jnp.allclose(scale[20:], final, atol=1e-6)
+    assert lr_scale(SMALL_AGENT, 12_345) == 1.0  # no decay: constant rates
+
+
+def test_updates_stop_when_the_rates_have_decayed_to_zero(getkey):
+    # One SGD step at the full rates, then zero: the networks stop moving, α does not.
+    config = dataclasses.replace(SMALL_AGENT, lr_decay_updates=1)
+    batch = Batch(
+        obs=jr.normal(getkey(), (16, 4)),
+        action=jr.uniform(getkey(), (16, 2), minval=-1, maxval=1),
+        goal=jr.normal(getkey(), (16, 2)),
+    )
+    step = eqx.filter_jit(lambda s, k: update(config, s, batch, k))
+    start = _agent(getkey, config)
+    first, metrics = step(start, getkey())
+    second, later = step(first, getkey())
+    params = lambda tree: eqx.filter(tree, eqx.is_inexact_array)  # noqa: E731
+    assert (metrics["lr_scale"], later["lr_scale"]) == (1.0, 0.0)
+    assert not tree_allclose(params(first.critic), params(start.critic))
+    assert not tree_allclose(params(first.actor), params(start.actor))
+    assert eqx.tree_equal(params(second.critic), params(first.critic))
+    assert eqx.tree_equal(params(second.actor), params(first.actor))
+    assert second.log_alpha != first.log_alpha
+
+
 @pytest.mark.parametrize("entropy_gap, direction", [(1.0, 1), (-1.0, -1)])
 def test_alpha_rises_when_entropy_is_below_target(entropy_gap, direction):
     # log_prob = -(target + gap): entropy above target when gap > 0.
@@ -118,6 +158,8 @@ def test_alpha_rises_when_entropy_is_below_target(entropy_gap, direction):
         (dict(actor_lr=0.0), "actor_lr"),
         (dict(logsumexp_penalty=-1.0), "logsumexp_penalty"),
         (dict(eval_actor_decay=1.0), "eval_actor_decay"),
+        (dict(lr_decay_updates=-1), "lr_decay_updates"),
+        (dict(lr_final_scale=1.5), "lr_final_scale"),
     ],
 )
 def test_bad_agent_config_is_rejected(kwargs, match):
@@ -163,11 +205,11 @@ def test_train_iteration_uses_relabelled_future_goals(getkey):
     assert jnp.isfinite(metrics["train/critic_loss"])
 
 
-def _run(tmp_path, total, **kwargs):
+def _run(tmp_path, total, config=TINY, **kwargs):
     run_config = RunConfig(
         total_env_steps=total, eval_every=2, out_dir=str(tmp_path), progress=False, **kwargs
     )
-    return run(TINY, run_config)
+    return run(config, run_config)
 
 
 def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
@@ -186,11 +228,16 @@ def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == rows[-1]
 
 
-def test_resumed_run_continues_exactly(tmp_path):
+@pytest.mark.parametrize("lr_decay_updates", [0, 24])
+def test_resumed_run_continues_exactly(tmp_path, lr_decay_updates):
     per_iter = TINY.num_envs * TINY.unroll_length
-    straight = _run(tmp_path / "a", 10 * per_iter, plots=False)
-    _run(tmp_path / "b", 6 * per_iter, plots=False)
-    resumed = _run(tmp_path / "b", 10 * per_iter, plots=False)
+    # 10 iterations, 2 of warm-up, 3 SGD steps each: the rates decay over the whole run.
+    config = dataclasses.replace(
+        TINY, agent=dataclasses.replace(SMALL_AGENT, lr_decay_updates=lr_decay_updates)
+    )
+    straight = _run(tmp_path / "a", 10 * per_iter, plots=False, config=config)
+    _run(tmp_path / "b", 6 * per_iter, plots=False, config=config)
+    resumed = _run(tmp_path / "b", 10 * per_iter, plots=False, config=config)
     assert tree_allclose(
         jax.tree.leaves(jax.tree.map(_raw, straight.state)),
         jax.tree.leaves(jax.tree.map(_raw, resumed.state)),
@@ -208,6 +255,16 @@ def test_resume_refuses_another_config(tmp_path):
     other = dataclasses.replace(TINY, batch_size=4)
     with pytest.raises(ValueError, match="another config"):
         run(other, RunConfig(total_env_steps=8 * per_iter, out_dir=str(tmp_path), progress=False))
+
+
+def test_run_refuses_rates_that_reach_zero_before_its_end(tmp_path):
+    per_iter = TINY.num_envs * TINY.unroll_length
+    config = dataclasses.replace(TINY, agent=dataclasses.replace(SMALL_AGENT, lr_decay_updates=9))
+    with pytest.raises(ValueError, match="makes 12 SGD steps.*lr_decay_updates=9"):
+        _run(tmp_path, 6 * per_iter, config=config)
+    assert not (tmp_path / "metrics.jsonl").exists()
+    final = dataclasses.replace(config.agent, lr_final_scale=0.1)  # a floor: allowed
+    _run(tmp_path, 6 * per_iter, config=dataclasses.replace(config, agent=final), plots=False)
 
 
 def test_seeds_run_vmapped_and_first_seed_matches_a_single_run(tmp_path):
@@ -251,7 +308,8 @@ def test_example_command_line_trains_and_reports(tmp_path, monkeypatch, capsys):
     flags = {
         "train.agent.actor-width": 16, "train.agent.critic-width": 16, "train.agent.repr-dim": 8,
         "train.agent.actor-lr": 1e-3, "train.agent.critic-lr": 1e-3, "train.agent.alpha-lr": 3e-4,
-        "train.agent.eval-actor-decay": 0.0, "train.chain-goals": 0.0,
+        "train.agent.eval-actor-decay": 0.0, "train.agent.lr-decay-updates": 0,
+        "train.chain-goals": 0.0,
         "train.episode-length": 20, "train.num-envs": 4, "train.unroll-length": 10,
         "train.sgd-steps": 3, "train.batch-size": 8, "train.buffer-capacity": 40,
         "train.num-eval-envs": 4, "run.total-env-steps": 6 * 40, "run.eval-every": 2,

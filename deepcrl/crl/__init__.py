@@ -8,6 +8,8 @@ from ._agent import (
     alpha_loss as alpha_loss,
     critic_loss as critic_loss,
     init_agent as init_agent,
+    learning_rate as learning_rate,
+    lr_scale as lr_scale,
     update as update,
 )
 from ._run import (

@@ -38,6 +38,11 @@ class CRLConfig:
     """Adam learning rate of the critic."""
     alpha_lr: float = 3e-4
     """Adam learning rate of the entropy temperature's logarithm."""
+    lr_decay_updates: int = 0
+    """Over this many SGD steps the actor's and critic's learning rates follow a cosine from
+    their value down to `lr_final_scale` times it, and stay there (0: constant rates)."""
+    lr_final_scale: float = 0.0
+    """The actor's and critic's learning rates at the end of the decay, as a fraction."""
     target_entropy_scale: float = 0.5
     """Target entropy is `-target_entropy_scale × action_size`."""
     remat: bool = False
@@ -57,6 +62,10 @@ class CRLConfig:
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}.")
+        if self.lr_decay_updates < 0:
+            raise ValueError(f"lr_decay_updates must be >= 0, got {self.lr_decay_updates}.")
+        if not 0.0 <= self.lr_final_scale <= 1.0:
+            raise ValueError(f"lr_final_scale must be in [0, 1], got {self.lr_final_scale}.")
         if not 0.0 <= self.eval_actor_decay < 1.0:
             raise ValueError(f"eval_actor_decay must be in [0, 1), got {self.eval_actor_decay}.")
         if self.logsumexp_penalty < 0:
@@ -100,7 +109,30 @@ def _optimisers(
 ) -> tuple[
     optax.GradientTransformation, optax.GradientTransformation, optax.GradientTransformation
 ]:
-    return optax.adam(config.actor_lr), optax.adam(config.critic_lr), optax.adam(config.alpha_lr)
+    return (
+        optax.adam(learning_rate(config, config.actor_lr)),
+        optax.adam(learning_rate(config, config.critic_lr)),
+        optax.adam(config.alpha_lr),
+    )
+
+
+def learning_rate(config: CRLConfig, peak: float) -> optax.ScalarOrSchedule:
+    """`peak`, or its cosine decay over `config.lr_decay_updates` SGD steps.
+
+    The step count lives in the optimiser state, so a resumed run continues the schedule.
+    """
+    if config.lr_decay_updates == 0:
+        return peak
+    return optax.cosine_decay_schedule(peak, config.lr_decay_updates, alpha=config.lr_final_scale)
+
+
+def lr_scale(config: CRLConfig, updates: Int[Array, ""] | int) -> Float[Array, ""]:
+    """The actor's and critic's learning rates after `updates` SGD steps, over their peaks."""
+    schedule = learning_rate(config, 1.0)
+    if not callable(schedule):
+        return jnp.ones((), jnp.float32)
+    with jax.numpy_dtype_promotion("standard"):  # optax's schedules mix floats and int steps
+        return jnp.asarray(schedule(updates), jnp.float32)
 
 
 def init_agent(
@@ -234,5 +266,6 @@ def update(
         entropy=-jnp.mean(log_prob),
         critic_grad_norm=optax.tree.norm(critic_grads),
         actor_grad_norm=optax.tree.norm(actor_grads),
+        lr_scale=lr_scale(config, state.updates),
     )
     return new_state, metrics

@@ -124,9 +124,12 @@ def run(
 
     **Returns:** a [`RunResult`][deepcrl.crl.RunResult].
     """
+    trainer = Trainer(config)
+    per_iter = config.env_steps_per_iteration
+    total_iters = -(-run_config.total_env_steps // per_iter)
+    _check_lr_decay(config.agent, (total_iters - trainer.warmup_iterations) * config.sgd_steps)
     out = Path(run_config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config)
     state = _init(trainer, seed_keys(run_config.seed, run_config.num_seeds))
     history: list[dict[str, Any]] = []
     cfg = config_to_dict(config)
@@ -144,8 +147,6 @@ def run(
         (out / METRICS).unlink(missing_ok=True)
     (out / "config.json").write_text(json.dumps(config_to_dict(config, run_config), indent=1))
 
-    per_iter = config.env_steps_per_iteration
-    total_iters = -(-run_config.total_env_steps // per_iter)
     bar = _progress(run_config, total_iters * per_iter, int(state.iteration[0]) * per_iter)
     start_time = time.perf_counter() - (history[-1]["time"] if history else 0.0)
     metrics: dict[str, Any] = {}
@@ -187,6 +188,17 @@ def run(
         save_run_plots(trainer, jax.tree.map(lambda x: x[0], state), history, out)
     (out / "summary.json").write_text(json.dumps(final, indent=1))
     return RunResult(state=state, history=history, final=final)
+
+
+def _check_lr_decay(agent: CRLConfig, updates: int) -> None:
+    # Learning rates that decay to zero before the end would spend the rest of the run
+    # collecting data that no update uses.
+    if agent.lr_final_scale == 0 and 0 < agent.lr_decay_updates < updates:
+        raise ValueError(
+            f"The run makes {updates} SGD steps, but the learning rates reach 0 after "
+            f"lr_decay_updates={agent.lr_decay_updates}; set lr_decay_updates={updates} "
+            "(or lr_final_scale > 0)."
+        )
 
 
 def _over_seeds(fn: Callable, *axes: int | None) -> Callable:
