@@ -5,6 +5,9 @@
     python examples/train_crl.py ant --train.layout u4_maze  # the Ant mazes, for a GPU
 
 Every field of the configuration is a flag (`--help` lists them with their documentation).
+The `point` preset decays its learning rates over exactly its 600k env steps; to change
+`--run.total-env-steps`, pass the matching `--train.agent.lr-decay-updates` too (a mismatch
+that would stop learning early is refused with the value to use).
 The run writes `metrics.jsonl`/`metrics.csv`, a resumable checkpoint, `learning_curve.png`,
 `value_heatmap.png` and `trajectories.png` into `--run.out-dir`; rerunning the same command
 resumes an interrupted run.
@@ -32,8 +35,8 @@ class Args:
 
 PRESETS = {
     "point": (
-        "Point mass in the U-maze on CPU (minutes on 2 cores): trained on chained start-goal "
-        "pairs drawn uniformly over the maze, evaluated from the start cell on the far goals.",
+        "Point mass in the U-maze on CPU (minutes on 2 cores): trained from the start cell on "
+        "chained goals drawn from the goal cells, evaluated on the far goals.",
         Args(
             train=TrainConfig(
                 agent=CRLConfig(
@@ -42,11 +45,13 @@ PRESETS = {
                     actor_lr=3e-4,
                     critic_lr=1e-3,
                     alpha_lr=1e-3,
+                    # Over the whole run: (188 iterations − 4 of warm-up) × 50 SGD steps.
+                    lr_decay_updates=9_200,
                     eval_actor_decay=0.998,
                 ),
                 layout="u_maze",
                 body="point",
-                start_goal="uniform",
+                start_goal="reference",
                 chain_goals=0.03,
                 episode_length=200,
                 num_envs=64,
