@@ -52,6 +52,8 @@ def draw_walls(ax: Any, layout: Layout) -> None:
 def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     """Evaluation success and time at goal against environment steps (per-seed spread shaded)."""
     plt = _pyplot()
+    from matplotlib.ticker import EngFormatter
+
     steps = np.array([r["env_steps"] for r in history])
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     panels = (
@@ -67,6 +69,8 @@ def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
             spread = np.array(spread)
             ax.fill_between(steps, spread.min(1), spread.max(1), alpha=0.25)
         ax.set_xlabel("environment steps")
+        # 200k, 1.5M, ... instead of long tick labels that run into each other.
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylim(-0.02, 1.02)
