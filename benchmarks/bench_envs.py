@@ -116,7 +116,7 @@ def main() -> None:
     cases: list[tuple[str, str, list[int], Callable[[], Any], int]] = [
         ("point (MJX)", "u_maze", sizes, lambda: Maze("u_maze"), 2),
         ("point (MJX)", "hardest_maze", [1024], lambda: Maze("hardest_maze"), 2),
-        ("ant (MJX)", "u_maze", ant_sizes, lambda: Maze("u_maze", agent="ant"), 8),
+        ("ant (MJX)", "u_maze", ant_sizes, lambda: Maze("u_maze", body="ant"), 8),
         (
             "kinematic point (pure JAX)",
             "u_maze",

@@ -2,6 +2,14 @@
 
 import importlib.metadata
 
-from . import envs as envs, losses as losses, nn as nn, replay as replay
+from . import (
+    crl as crl,
+    envs as envs,
+    losses as losses,
+    nn as nn,
+    replay as replay,
+    td as td,
+    train as train,
+)
 
 __version__ = importlib.metadata.version("deepcrl")

@@ -5,14 +5,14 @@ import jax.random as jr
 import numpy as np
 import pytest
 
-from deepcrl.envs import AntAgent, Maze
+from deepcrl.envs import AntBody, Maze
 
 N_ENVS = 4
 
 
 @pytest.fixture(scope="module")
 def env() -> Maze:
-    return Maze("u_maze", agent="ant", episode_length=30)
+    return Maze("u_maze", body="ant", episode_length=30)
 
 
 @pytest.fixture(scope="module")
@@ -101,4 +101,4 @@ def test_observation_at(env):
 
 def test_invalid_healthy_range():
     with pytest.raises(ValueError, match="healthy_z"):
-        AntAgent(healthy_z=(1.0, 0.2))
+        AntBody(healthy_z=(1.0, 0.2))

@@ -63,9 +63,17 @@ def test_validation_errors(rows, match):
         Layout.from_text(rows)
 
 
-def test_bad_cell_size():
+@pytest.mark.parametrize("cell_size", [0.0, -1.0, float("nan"), float("inf"), -float("inf")])
+def test_bad_cell_size(cell_size):
+    with pytest.raises(ValueError, match=f"cell_size must be finite and > 0, got {cell_size}"):
+        Layout.from_text(U_MAZE, cell_size=cell_size)
     with pytest.raises(ValueError, match="cell_size"):
-        Layout.from_text(U_MAZE, cell_size=0.0)
+        get_layout("u_maze", cell_size=cell_size)
+
+
+def test_cell_size_must_keep_the_grid_in_float32():
+    with pytest.raises(ValueError, match=r"cell_size=1e\+38 .* 5×5 grid beyond float32"):
+        Layout.from_text(U_MAZE, cell_size=1e38)
 
 
 def test_named_layouts():
@@ -176,6 +184,13 @@ def test_distance_queries_reject_walls():
         layout.distances((0, 0))
     with pytest.raises(ValueError, match="not a free cell"):
         layout.geodesic_distance((1, 1), (9, 9))
+
+
+@pytest.mark.parametrize("start", [(-4, 1), (-1, -2), (1, 9), (0, 0)])
+def test_shortest_path_rejects_cells_off_the_grid_or_in_walls(start):
+    # A negative index must not wrap around to a free cell on the far side of the grid.
+    with pytest.raises(ValueError, match=rf"Cell \({start[0]}, {start[1]}\) .*\(5, 5\)"):
+        get_layout("u_maze").shortest_path(start, (1, 2))
 
 
 def test_shortest_path_unreachable():

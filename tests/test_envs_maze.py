@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 
@@ -6,12 +7,13 @@ import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import jaxtyping
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from jaxtyping import TypeCheckError
 
-from deepcrl.envs import Maze, PointAgent, State, get_layout, maze_mjcf
+from deepcrl.envs import Layout, Maze, PointBody, State, get_layout, maze_mjcf
 
 from .helpers import tree_allclose
 
@@ -116,7 +118,7 @@ def test_import_is_quiet():
 
 def test_one_wall_box_per_wall_cell():
     layout = get_layout("hardest_maze")
-    xml = maze_mjcf(layout, PointAgent(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5))
+    xml = maze_mjcf(layout, PointBody(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5))
     assert xml.count('<geom name="wall_') == int(layout.walls.sum())
 
 
@@ -324,12 +326,79 @@ def test_invalid_options(kwargs, match):
         Maze("u_maze", **kwargs)
 
 
+@pytest.mark.parametrize("name", ["goal_threshold", "start_noise", "goal_noise", "chain_goals"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_float_options_must_be_finite(name, value):
+    # A bare range check (`not x > 0`, `x >= half_cell`) lets inf through.
+    with pytest.raises(ValueError, match=f"{name} must be finite, got {value}"):
+        Maze("u_maze", **{name: value})
+
+
+def test_goal_noise_keeps_goals_in_their_cell():
+    with pytest.raises(ValueError, match=r"goal_noise \(2.0\) must be below half a cell \(2.0\)"):
+        Maze("u_maze", goal_noise=2.0)
+    assert Maze("u_maze", goal_noise=1.9).goal_noise == 1.9
+
+
+@pytest.mark.parametrize("name", ["start_cell", "goal_cell"])
+@pytest.mark.parametrize("cell", [(-1, 2), (3, -3), (9, 1), (1, 5)])
+def test_cells_off_the_grid_do_not_wrap_around(name, cell):
+    # (-1, 2) would index row 4 and (3, -3) column 2: a goal outside the maze.
+    match = rf"{name}=\({cell[0]}, {cell[1]}\) lies outside .* shape \(5, 5\)"
+    with pytest.raises(ValueError, match=match):
+        Maze("u_maze", **{name: cell})
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(start_cell=(1.5, 2)), r"start_cell must be a cell \(i, j\) of two integers"),
+        (dict(goal_cell=(True, 1)), "goal_cell must be a cell"),
+        (dict(goal_cell=(1, 2, 3)), "goal_cell must be a cell"),
+        (dict(episode_length=2.5), "episode_length must be an integer, got 2.5"),
+        (dict(episode_length=math.inf), "episode_length must be an integer, got inf"),
+        (dict(start_goal="stitch", max_goal_distance=math.nan), "max_goal_distance.*nan"),
+    ],
+)
+def test_integer_options_are_not_truncated(kwargs, match, monkeypatch):
+    # As users run it, without the runtime type checks of the tests (which refuse some of
+    # these first); refused in __init__, before the model is built.
+    monkeypatch.setattr(jaxtyping.config, "jaxtyping_disable", True)
+    with pytest.raises(ValueError, match=match):
+        Maze("u_maze", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "goal_xy, match",
+    [
+        ((-8.0, 4.0), r"outside the 'u_maze' maze, which spans x in \[-2.0, 18.0\]"),
+        ((100.0, 4.0), "outside"),
+        ((4.0, 2.0), r"wall cell \(1, 0\)"),
+        ((0.0, 0.0), r"wall cell \(0, 0\)"),
+        ((math.nan, 4.0), r"goal_xy must be finite, got \(nan, 4.0\)"),
+        ((4.0, -math.inf), "goal_xy must be finite"),
+    ],
+)
+def test_goal_point_must_lie_in_the_maze(goal_xy, match):
+    with pytest.raises(ValueError, match=match):
+        Maze("u_maze", goal_xy=goal_xy)
+
+
+def test_goals_must_be_reachable_from_the_start():
+    # (3, 3) is free but walled off from R.
+    layout = Layout.from_text("11111 1RG11 11111 11101 11111")
+    with pytest.raises(ValueError, match=r"cell \(3, 3\) .* not reachable from the start"):
+        Maze(layout, goal_xy=(12.5, 11.0))
+    with pytest.raises(ValueError, match=r"goal_cell=\(3, 3\) is not a free cell reachable"):
+        Maze(layout, goal_cell=(3, 3))
+
+
 def test_unknown_names():
     # Runtime type checking (on in tests) rejects a name outside the Literal before the check.
     with pytest.raises((ValueError, TypeCheckError), match="start_goal"):
         Maze("u_maze", start_goal="nearby")  # pyright: ignore[reportArgumentType]
-    with pytest.raises((ValueError, TypeCheckError), match="agent"):
-        Maze("u_maze", agent="snake")  # pyright: ignore[reportArgumentType]
+    with pytest.raises((ValueError, TypeCheckError), match="body"):
+        Maze("u_maze", body="snake")  # pyright: ignore[reportArgumentType]
 
 
 # -------------------------------------------------------------------------- walls hold

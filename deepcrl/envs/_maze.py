@@ -1,6 +1,8 @@
 """The goal-conditioned maze simulator: an MJX model built from a layout, with auto-reset."""
 
 import functools
+import math
+import operator
 from collections.abc import Sequence
 from typing import Literal
 
@@ -11,16 +13,17 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from ._agents import AbstractAgent, AntAgent, PointAgent
+from ._bodies import AbstractBody, AntBody, PointBody
+from ._goal_env import AbstractGoalEnv, AbstractGoalEnvState
 from ._layout import Layout
 from ._layouts import get_layout
 from ._mjx import mj_model, mjx, mjx_numerics
 
 StartGoal = Literal["reference", "uniform", "stitch"]
-AgentName = Literal["point", "ant"]
+BodyName = Literal["point", "ant"]
 
 
-class State(eqx.Module):
+class State(AbstractGoalEnvState):
     """The state of one maze environment (`jax.vmap` over keys for many).
 
     After a step that ends an episode, `obs`, `goal`, `data`, `steps` and `traj_id` already belong
@@ -51,7 +54,7 @@ class State(eqx.Module):
     within the threshold in the episode so far, the total when `done`), all for the last step."""
 
 
-class Maze(eqx.Module):
+class Maze(AbstractGoalEnv):
     """A goal-conditioned maze simulated with MuJoCo MJX.
 
     ```python
@@ -69,7 +72,7 @@ class Maze(eqx.Module):
     """
 
     model: mjx.Model
-    agent: AbstractAgent
+    body: AbstractBody
     layout: Layout = eqx.field(static=True)
     episode_length: int = eqx.field(static=True)
     start_goal: StartGoal = eqx.field(static=True)
@@ -86,7 +89,7 @@ class Maze(eqx.Module):
         self,
         layout: str | Layout = "u_maze",
         *,
-        agent: AgentName | AbstractAgent = "point",
+        body: BodyName | AbstractBody = "point",
         episode_length: int = 1000,
         start_goal: StartGoal = "reference",
         goal_threshold: float = 0.5,
@@ -105,8 +108,8 @@ class Maze(eqx.Module):
         """**Arguments:**
 
         - `layout`: a layout name (see `LAYOUTS`) or a [`Layout`][deepcrl.envs.Layout].
-        - `agent`: `"point"` (a velocity-commanded sphere), `"ant"` (the quadruped), or an agent
-          instance such as `PointAgent(radius=..., max_step=...)`.
+        - `body`: the simulated body: `"point"` (a velocity-commanded sphere), `"ant"` (the
+          quadruped), or an instance such as `PointBody(radius=..., max_step=...)`.
         - `episode_length`: steps per episode before the automatic reset.
         - `start_goal`: how each episode's start and goal are drawn.
             - `"reference"`: start at the `R` cell (or `start_cell`), goal a uniformly chosen
@@ -116,13 +119,16 @@ class Maze(eqx.Module):
             - `"stitch"`: pairs of cells between 1 and `max_goal_distance` moves apart along the
               maze, each distance equally likely, then the pair uniformly among those at that
               distance.
-        - `goal_threshold`: success radius around the goal (world units).
+        - `goal_threshold`: success radius around the goal (world units), finite and > 0.
         - `max_goal_distance`: the largest start-goal distance (in cells) for `"stitch"`.
         - `start_cell`: a fixed start cell (all modes but `"uniform"` and `"stitch"`).
         - `goal_cell`, `goal_xy`: a fixed goal, as a cell or a world point (evaluation).
+          Cells are pairs of non-negative ints inside the grid (no wrap-around), and cells
+          and points must be free and reachable from the `R` cell.
         - `start_noise`: the start is the cell centre plus uniform noise in ±`start_noise` on
-          each axis.
-        - `goal_noise`: the same for goals drawn from cells.
+          each axis; `start_noise` plus the body's radius must stay below half a cell.
+        - `goal_noise`: the same for goals drawn from cells, below half a cell (so a goal
+          stays in its cell).
         - `chain_goals`: the probability, at each step that ends at the goal, of drawing a new
           goal and carrying on in the same episode (`"reference"`: a uniformly chosen `G` cell;
           `"uniform"`: a uniformly chosen other reachable cell); 0 never chains. One trajectory
@@ -133,25 +139,25 @@ class Maze(eqx.Module):
         - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations.
         - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide).
 
-        The last four default (`None`) to the agent's settings.
+        The last four default (`None`) to the body's settings.
         """
         layout = get_layout(layout) if isinstance(layout, str) else layout
-        agent = make_agent(agent) if isinstance(agent, str) else agent
+        body = make_body(body) if isinstance(body, str) else body
         self.layout = layout
-        self.agent = agent
-        self.episode_length = int(episode_length)
+        self.body = body
+        self.episode_length = _integer("episode_length", episode_length)
         self.start_goal = start_goal
         self.goal_threshold = float(goal_threshold)
-        self.max_goal_distance = int(max_goal_distance)
-        self.start_cell = None if start_cell is None else _cell(start_cell)
-        self.goal_cell = None if goal_cell is None else _cell(goal_cell)
-        self.goal_xy = None if goal_xy is None else (float(goal_xy[0]), float(goal_xy[1]))
+        self.max_goal_distance = _integer("max_goal_distance", max_goal_distance)
+        self.start_cell = None if start_cell is None else _cell("start_cell", start_cell)
+        self.goal_cell = None if goal_cell is None else _cell("goal_cell", goal_cell)
+        self.goal_xy = None if goal_xy is None else _point("goal_xy", goal_xy)
         self.start_noise = float(start_noise)
         self.goal_noise = float(goal_noise)
         self.chain_goals = float(chain_goals)
         xml = maze_mjcf(
             layout,
-            agent,
+            body,
             solver_iterations=solver_iterations,
             ls_iterations=ls_iterations,
             max_contact_points=max_contact_points,
@@ -171,6 +177,16 @@ class Maze(eqx.Module):
             )
         if self.episode_length < 1:
             raise ValueError(f"episode_length must be >= 1, got {self.episode_length}.")
+        # Range checks such as `not x > 0` refuse NaN but let inf through: finiteness first.
+        floats = dict(
+            goal_threshold=self.goal_threshold,
+            start_noise=self.start_noise,
+            goal_noise=self.goal_noise,
+            chain_goals=self.chain_goals,
+        )
+        for name, value in floats.items():
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value}.")
         if not self.goal_threshold > 0:
             raise ValueError(f"goal_threshold must be positive, got {self.goal_threshold}.")
         if self.goal_cell is not None and self.goal_xy is not None:
@@ -182,16 +198,23 @@ class Maze(eqx.Module):
                 f"got start_goal={self.start_goal!r}."
             )
         for name, cell in (("start_cell", self.start_cell), ("goal_cell", self.goal_cell)):
-            if cell is not None and self.layout._reach_from_start[cell] < 0:
-                raise ValueError(f"{name}={cell} is not a free cell reachable from the start.")
+            if cell is not None:
+                _check_cell(self.layout, name, cell)
+        if self.goal_xy is not None:
+            _check_goal_point(self.layout, self.goal_xy)
         half_cell = self.layout.cell_size / 2
         for name, noise in (("start_noise", self.start_noise), ("goal_noise", self.goal_noise)):
             if not noise >= 0:
                 raise ValueError(f"{name} must be >= 0, got {noise}.")
-        if self.start_noise + self.agent.radius >= half_cell:
+        if self.start_noise + self.body.radius >= half_cell:
             raise ValueError(
-                f"start_noise + agent radius ({self.start_noise} + {self.agent.radius}) must be "
+                f"start_noise + body radius ({self.start_noise} + {self.body.radius}) must be "
                 f"below half a cell ({half_cell}) so that starts never touch a wall."
+            )
+        if self.goal_noise >= half_cell:
+            raise ValueError(
+                f"goal_noise ({self.goal_noise}) must be below half a cell ({half_cell}) so "
+                "that goals drawn in a cell stay in it."
             )
         if not 0.0 <= self.chain_goals <= 1.0:
             raise ValueError(
@@ -214,27 +237,54 @@ class Maze(eqx.Module):
     @property
     def obs_size(self) -> int:
         """Length of an observation."""
-        return self.agent.obs_size
+        return self.body.obs_size
 
     @property
     def action_size(self) -> int:
         """Length of an action (each entry in `[-1, 1]`)."""
-        return self.agent.action_size
-
-    @property
-    def goal_size(self) -> int:
-        """Length of a goal: 2 (world xy)."""
-        return 2
+        return self.body.action_size
 
     @property
     def goal_indices(self) -> tuple[int, int]:
         """Indices of the agent's xy in an observation: `obs[..., goal_indices]` is a goal."""
         return (0, 1)
 
+    def net_inputs(
+        self, obs: Float[Array, "*batch obs"], goal: Float[Array, "*batch goal"]
+    ) -> tuple[Float[Array, "*batch obs"], Float[Array, "*batch goal"]]:
+        """Positions in cell units (world / cell size), the rest as is.
+
+        Positions span tens of world units while actions lie in [-1, 1]; in cell units the
+        action keeps its weight in a critic's φ(s, a) after the first LayerNorm.
+        """
+        scale = 1.0 / self.layout.cell_size
+        position = jnp.asarray(self.goal_indices)
+        return obs.at[..., position].multiply(scale), goal * scale
+
+    def describe(self) -> dict:
+        """The layout, body and episode settings (what a run compares on resume)."""
+        return {
+            "layout": self.layout.name,
+            "rows": list(self.layout.rows),
+            "cell_size": self.layout.cell_size,
+            "body": repr(self.body),
+            "episode_length": self.episode_length,
+            "start_goal": self.start_goal,
+            "goal_threshold": self.goal_threshold,
+            "max_goal_distance": self.max_goal_distance,
+            "start_cell": self.start_cell,
+            "goal_cell": self.goal_cell,
+            "goal_xy": self.goal_xy,
+            "start_noise": self.start_noise,
+            "goal_noise": self.goal_noise,
+            "chain_goals": self.chain_goals,
+            "model": [int(self.model.nq), int(self.model.ngeom), float(self.model.opt.timestep)],
+        }
+
     @property
     def dt(self) -> float:
         """Simulated seconds per env step."""
-        return self.agent.timestep * self.agent.n_substeps
+        return self.body.timestep * self.body.n_substeps
 
     # ------------------------------------------------------------------ reset / step
 
@@ -254,7 +304,7 @@ class Maze(eqx.Module):
         dist = jnp.linalg.norm(qpos[:2] - goal)
         return State(
             data=data,
-            obs=self.agent.observe(qpos, qvel),
+            obs=self.body.observe(qpos, qvel),
             goal=goal,
             reward=zero_f,
             done=jnp.array(False),
@@ -275,12 +325,12 @@ class Maze(eqx.Module):
         (then `done` is `True`).
         """
         action = jnp.clip(action, -1.0, 1.0)
-        data = self._physics(self.agent.act(state.data, action))
+        data = self._physics(self.body.act(state.data, action))
         dist = jnp.linalg.norm(data.qpos[:2] - state.goal)
         success = dist < self.goal_threshold
         time_at_goal = state.time_at_goal + success.astype(jnp.int32)
         steps = state.steps + 1
-        done = (steps >= self.episode_length) | self.agent.terminated(data)
+        done = (steps >= self.episode_length) | self.body.terminated(data)
 
         key, episode_key = jr.split(state.key)
         new_qpos, new_qvel, new_goal = self._sample_episode(episode_key)
@@ -304,7 +354,7 @@ class Maze(eqx.Module):
         zero_i = jnp.zeros((), dtype=jnp.int32)
         return State(
             data=data,
-            obs=self.agent.observe(qpos, qvel),
+            obs=self.body.observe(qpos, qvel),
             goal=jnp.where(done, new_goal, goal),
             reward=success.astype(jnp.float32),
             done=done,
@@ -324,7 +374,7 @@ class Maze(eqx.Module):
         posture (for value heatmaps). Works on any batch shape."""
         xy = jnp.asarray(xy, dtype=jnp.float32)
         flat = xy.reshape(-1, 2)
-        obs = jax.vmap(lambda p: self.agent.observe(*self.agent.canonical_state(p)))(flat)
+        obs = jax.vmap(lambda p: self.body.observe(*self.body.canonical_state(p)))(flat)
         return obs.reshape(*xy.shape[:-1], self.obs_size)
 
     # --------------------------------------------------------------------- internals
@@ -334,7 +384,7 @@ class Maze(eqx.Module):
             return mjx.step(self.model, d), None
 
         with mjx_numerics():
-            data, _ = jax.lax.scan(substep, data, None, length=self.agent.n_substeps)
+            data, _ = jax.lax.scan(substep, data, None, length=self.body.n_substeps)
         return data
 
     def _sample_episode(
@@ -348,7 +398,7 @@ class Maze(eqx.Module):
             goal = jnp.asarray(self.goal_xy, dtype=jnp.float32)
         else:
             goal = self._goal_in(goal_ij, goal_key)
-        qpos, qvel = self.agent.reset_state(start, agent_key)
+        qpos, qvel = self.body.reset_state(start, agent_key)
         return qpos, qvel, goal
 
     def _goal_in(self, cell_ij: Int[Array, "2"], key: PRNGKeyArray) -> Float[Array, "2"]:
@@ -392,13 +442,13 @@ class Maze(eqx.Module):
         return jnp.asarray(start, dtype=jnp.int32), self._reference_goal_cell(key)
 
 
-def make_agent(name: AgentName) -> AbstractAgent:
-    """The default agent of each name: `"point"` or `"ant"`."""
+def make_body(name: BodyName) -> AbstractBody:
+    """The default body of each name: `"point"` or `"ant"`."""
     if name == "point":
-        return PointAgent(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5)
+        return PointBody(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5)
     if name == "ant":
-        return AntAgent()
-    raise ValueError(f"Unknown agent {name!r}; use 'point' or 'ant'.")
+        return AntBody()
+    raise ValueError(f"Unknown body {name!r}; use 'point' or 'ant'.")
 
 
 @functools.lru_cache(maxsize=64)
@@ -434,21 +484,82 @@ def _noise(key: PRNGKeyArray, scale: float) -> Float[Array, "2"]:
     return jr.uniform(key, (2,), minval=-scale, maxval=scale)
 
 
-def _cell(cell: Sequence[int]) -> tuple[int, int]:
-    i, j = cell
-    return int(i), int(j)
+def _integer(name: str, value: int) -> int:
+    """`value` as an `int`: floats (2.5, NaN, inf) and bools are refused, not truncated."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)  # ints, NumPy ints, integer scalar arrays
+    except TypeError:
+        raise ValueError(f"{name} must be an integer, got {value!r}.") from None
+
+
+def _cell(name: str, cell: Sequence[int]) -> tuple[int, int]:
+    cell = tuple(cell)
+    message = f"{name} must be a cell (i, j) of two integers, got {cell!r}."
+    if len(cell) != 2:
+        raise ValueError(message)
+    try:
+        return _integer(name, cell[0]), _integer(name, cell[1])
+    except ValueError:
+        raise ValueError(message) from None
+
+
+def _point(name: str, xy: Sequence[float]) -> tuple[float, float]:
+    xy = tuple(xy)
+    if len(xy) != 2:
+        raise ValueError(f"{name} must be a point (x, y), got {xy!r}.")
+    return float(xy[0]), float(xy[1])
+
+
+def _check_cell(layout: Layout, name: str, cell: tuple[int, int]) -> None:
+    """A `ValueError` unless `cell` is a free cell of `layout` reachable from its start."""
+    rows, cols = layout.shape
+    # Before any indexing: NumPy would wrap a negative index around to the far side.
+    if not (0 <= cell[0] < rows and 0 <= cell[1] < cols):
+        raise ValueError(
+            f"{name}={cell} lies outside the {layout.name!r} grid of shape {layout.shape} "
+            f"(0 <= i < {rows}, 0 <= j < {cols})."
+        )
+    if layout._reach_from_start[cell] < 0:
+        raise ValueError(
+            f"{name}={cell} is not a free cell reachable from the start in the "
+            f"{layout.name!r} grid of shape {layout.shape}."
+        )
+
+
+def _check_goal_point(layout: Layout, xy: tuple[float, float]) -> None:
+    """A `ValueError` unless world point `xy` lies in a free cell reachable from the start."""
+    if not (math.isfinite(xy[0]) and math.isfinite(xy[1])):
+        raise ValueError(f"goal_xy must be finite, got {xy}.")
+    x_min, x_max, y_min, y_max = layout.extent
+    if not (x_min <= xy[0] <= x_max and y_min <= xy[1] <= y_max):
+        raise ValueError(
+            f"goal_xy={xy} lies outside the {layout.name!r} maze, which spans "
+            f"x in [{x_min}, {x_max}] and y in [{y_min}, {y_max}]."
+        )
+    # The layout's own rounding, so that the check agrees with where the env puts the point.
+    point = np.asarray(xy, dtype=np.float32)
+    cell = tuple(int(c) for c in np.asarray(layout.world_to_cell(point)))
+    if bool(layout.in_wall(point)):
+        raise ValueError(f"goal_xy={xy} lies in the wall cell {cell} of {layout.name!r}.")
+    if layout._reach_from_start[cell] < 0:
+        raise ValueError(
+            f"goal_xy={xy} lies in cell {cell} of {layout.name!r}, which is not reachable "
+            "from the start."
+        )
 
 
 def maze_mjcf(
     layout: Layout,
-    agent: AbstractAgent,
+    body: AbstractBody,
     *,
     solver_iterations: int | None = None,
     ls_iterations: int | None = None,
     max_contact_points: int | None = None,
     max_geom_pairs: int | None = None,
 ) -> str:
-    """The MJCF of a maze: one box per wall cell, a floor, a goal marker and the agent.
+    """The MJCF of a maze: one box per wall cell, a floor, a goal marker and the body.
 
     Wall boxes are per cell (not merged): MJX's `max_geom_pairs` culling by bounding-sphere
     distance misses real contacts with large merged boxes. Collision bits: walls are `contype`
@@ -464,20 +575,20 @@ def maze_mjcf(
         'condim="1" priority="1"/>'
         for i, j in np.argwhere(layout.walls)
     )
-    parts = agent.mjcf()
+    parts = body.mjcf()
 
     def pick(value: int | None, default: int) -> int:
         return default if value is None else value
 
-    iterations = pick(solver_iterations, agent.solver_iterations)
-    ls_iterations = pick(ls_iterations, agent.ls_iterations)
-    contact_points = pick(max_contact_points, agent.max_contact_points)
-    geom_pairs = pick(max_geom_pairs, agent.max_geom_pairs)
+    iterations = pick(solver_iterations, body.solver_iterations)
+    ls_iterations = pick(ls_iterations, body.ls_iterations)
+    contact_points = pick(max_contact_points, body.max_contact_points)
+    geom_pairs = pick(max_geom_pairs, body.max_geom_pairs)
     x_min, x_max, y_min, y_max = layout.extent
     cx, cy = (x_min + x_max) / 2, (y_min + y_max) / 2
     # The floor reaches past the outer walls so that renders show no background.
     floor_size = f"{(x_max - x_min) / 2 + 2 * s} {(y_max - y_min) / 2 + 2 * s}"
-    return f"""<mujoco model="maze_{layout.name}_{agent.name}">
+    return f"""<mujoco model="maze_{layout.name}_{body.name}">
   <compiler angle="degree" inertiafromgeom="true"/>
   <option {parts.option} iterations="{iterations}" ls_iterations="{ls_iterations}">
     <flag {parts.flags}/>

@@ -143,7 +143,7 @@ def render_frames(
     """
     from ._maze import maze_mjcf
 
-    model = mj_model(maze_mjcf(env.layout, env.agent))
+    model = mj_model(maze_mjcf(env.layout, env.body))
     qpos = np.asarray(qpos, dtype=np.float64)
     data = mujoco.MjData(model)
     goal_site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "goal")

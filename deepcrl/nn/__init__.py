@@ -12,6 +12,7 @@ from ._energy import (
     neg_sq_l2 as neg_sq_l2,
     pairwise_energy as pairwise_energy,
 )
+from ._q_critic import QEnsemble as QEnsemble
 from ._residual import (
     AbstractResidualMLP as AbstractResidualMLP,
     ResidualBlock as ResidualBlock,

@@ -13,3 +13,4 @@ from ._relabel import (
     sample_relabelled as sample_relabelled,
     truncated_geometric as truncated_geometric,
 )
+from ._transition import Relabelled as Relabelled, Transition as Transition

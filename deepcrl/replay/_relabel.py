@@ -4,9 +4,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree, Shaped
+from jaxtyping import Array, Bool, Int, PRNGKeyArray
 
 from ._buffer import TrajectoryBuffer, check_window, gather, window_rows
+from ._transition import Relabelled
 
 
 def future_counts(traj_id: Int[Array, "*batch window"]) -> Int[Array, "*batch window"]:
@@ -90,8 +91,9 @@ def sample_relabelled(
     batch_size: int,
     discount: float,
     check: bool = True,
-) -> tuple[PyTree[Shaped[Array, "batch_size ..."]], PyTree[Shaped[Array, "batch_size ..."]]]:
-    """A training batch of transitions with hindsight-relabelled future steps.
+) -> Relabelled:
+    """A training batch of transitions with their next steps and hindsight-relabelled future
+    steps.
 
     The same law as sampling one window per environment
     ([`sample_windows`][deepcrl.replay.sample_windows]), drawing a future index for every
@@ -115,9 +117,10 @@ def sample_relabelled(
       `window` steps or when no sampled step has a future (every trajectory in the windows
       is one step long). With `check=False` those cases return meaningless rows.
 
-    **Returns:** `(transition, future)`: two pytrees with the buffer's structure, leaves
-    `[batch_size, ...]`: the step at `i` and the step at `j` of the same rows. Take the goal
-    from `future`, e.g. `future["obs"][:, :2]`.
+    **Returns:** a [`Relabelled`][deepcrl.replay.Relabelled] of three pytrees with the
+    buffer's structure, leaves `[batch_size, ...]`: `now` (the step at `i`), `next` (the
+    step at `i + 1`, of the same trajectory since `i` has a future) and `future` (the step
+    at `j`). Take the goal from `future`, e.g. `future.obs[:, :2]`.
     """
     check_window(window, state.capacity)
     if batch_size < 1:
@@ -128,9 +131,8 @@ def sample_relabelled(
     j, valid = future_indices(future_key, gather(state.traj_id, rows), discount)
     flat = uniform_true_index(row_key, valid.reshape(-1), batch_size, check=check)
     env, i = flat // window, flat % window
-    transition = jax.tree.map(lambda x: x[rows[env, i], env], state.data)
-    future = jax.tree.map(lambda x: x[rows[env, j[env, i]], env], state.data)
-    return transition, future
+    take = lambda t: jax.tree.map(lambda x: x[rows[env, t], env], state.data)  # noqa: E731
+    return Relabelled(now=take(i), next=take(i + 1), future=take(j[env, i]))
 
 
 def uniform_true_index(

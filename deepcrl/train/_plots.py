@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ..envs import Layout, plot_layout
+from ..envs import Layout, Maze, plot_layout
+from . import _metrics as M
 from ._trainer import Trainer, TrainState
 
 
@@ -57,14 +58,14 @@ def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
     steps = np.array([r["env_steps"] for r in history])
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     panels = (
-        ("eval/success", "success rate"),
-        ("eval/time_at_goal", "time at goal (steps)"),
-        ("train/critic_loss", "critic InfoNCE loss"),
+        (M.EVAL_SUCCESS, "success rate"),
+        (M.EVAL_TIME_AT_GOAL, "time at goal (steps)"),
+        (M.CRITIC_LOSS, "critic loss"),
     )
     for ax, (name, label) in zip(axes, panels, strict=True):
-        values = np.array([r.get(name, np.nan) for r in history])
+        values = np.array([r[name] for r in history], dtype=np.float64)
         ax.plot(steps, values, lw=2)
-        spread = [r.get(name + "_per_seed") for r in history]
+        spread = [r.get(name + M.PER_SEED) for r in history]
         if all(s is not None for s in spread):
             spread = np.array(spread)
             ax.fill_between(steps, spread.min(1), spread.max(1), alpha=0.25)
@@ -82,15 +83,16 @@ def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
 def value_grid(
     trainer: Trainer, state: TrainState, goal_xy: Any, resolution: int = 120
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """Critic values `f(s, π(s, g), g)` on a grid over the maze (NaN inside walls)."""
-    layout = trainer.eval_env.layout
+    """Critic values `V(s, π(s, g), g)` on a grid over the maze (NaN inside walls)."""
+    env = _maze(trainer)
+    layout = env.layout
     x_min, x_max, y_min, y_max = layout.extent
     xs = np.linspace(x_min, x_max, resolution)
     ys = np.linspace(y_min, y_max, resolution)
     grid = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
-    values = eqx.filter_jit(Trainer.values)(
-        trainer, state, jnp.asarray(grid), jnp.asarray(goal_xy, jnp.float32)
-    )
+    obs = env.observation_at(jnp.asarray(grid))
+    goal = jnp.broadcast_to(jnp.asarray(goal_xy, jnp.float32), grid.shape)
+    values = eqx.filter_jit(lambda t, s, o, g: t.values(s, o, g))(trainer, state, obs, goal)
     values = np.where(np.asarray(layout.in_wall(grid)), np.nan, np.asarray(values))
     return values.reshape(resolution, resolution), _image_extent(layout)
 
@@ -104,7 +106,7 @@ def farthest_goal(layout: Layout) -> tuple[int, int]:
 def value_heatmap(trainer: Trainer, state: TrainState, path: Path, goal_cell: Any = None) -> None:
     """The critic's value map for one goal: it should follow corridors, not straight lines."""
     plt = _pyplot()
-    layout = trainer.eval_env.layout
+    layout = _maze(trainer).layout
     goal_cell = farthest_goal(layout) if goal_cell is None else goal_cell
     goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)))
     values, extent = value_grid(trainer, state, goal_xy)
@@ -132,9 +134,9 @@ def value_heatmap(trainer: Trainer, state: TrainState, path: Path, goal_cell: An
         zorder=3,
         label="start",
     )
-    fig.colorbar(im, ax=ax, label="critic value f(s, π(s,g), g)")
+    fig.colorbar(im, ax=ax, label="critic value V(s, π(s,g), g)")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(f"Q-values for goal cell {tuple(goal_cell)}")
+    ax.set_title(f"{type(trainer.learner).__name__} values for goal cell {tuple(goal_cell)}")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -143,8 +145,9 @@ def value_heatmap(trainer: Trainer, state: TrainState, path: Path, goal_cell: An
 def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int = 8) -> None:
     """Evaluation episodes of the deterministic actor, drawn over the maze."""
     plt = _pyplot()
-    layout = trainer.eval_env.layout
-    _, (xy, goals) = eqx.filter_jit(Trainer.evaluate)(trainer, state, jr.key(0), record=num)
+    layout = _maze(trainer).layout
+    evaluate = eqx.filter_jit(lambda t, s, k: t.evaluate(s, k, record=num))
+    _, (xy, goals) = evaluate(trainer, state, jr.key(0))
     xy, goals = np.asarray(xy), np.asarray(goals)
     fig, ax = plt.subplots(figsize=(5, 5))
     plot_layout(layout, ax, title="evaluation trajectories (stars: goals)")
@@ -168,7 +171,16 @@ def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int 
 def save_run_plots(
     trainer: Trainer, state: TrainState, history: list[dict[str, Any]], out: Path
 ) -> None:
-    """Write `learning_curve.png`, `value_heatmap.png` and `trajectories.png` into `out`."""
+    """Write `learning_curve.png`, and for mazes `value_heatmap.png` and `trajectories.png`,
+    into `out`."""
     learning_curve(history, out / "learning_curve.png")
+    if not isinstance(trainer.eval_env, Maze):
+        return
     value_heatmap(trainer, state, out / "value_heatmap.png")
     trajectories_plot(trainer, state, out / "trajectories.png")
+
+
+def _maze(trainer: Trainer) -> Maze:
+    if not isinstance(trainer.eval_env, Maze):
+        raise TypeError(f"Maze plots need a Maze evaluation env, got {type(trainer.eval_env)}.")
+    return trainer.eval_env

@@ -1,6 +1,6 @@
 """The bodies that move through a maze: their MJCF, observation, action and termination.
 
-An agent is a static description (an `eqx.Module` with only static fields): it writes its part
+A body is a static description (an `eqx.Module` with only static fields): it writes its part
 of the maze's MJCF, turns an action into controls or velocities, reads its observation from
 `mjx.Data` and says when an episode terminates early.
 """
@@ -19,7 +19,7 @@ QposQvel = tuple[Float[Array, " nq"], Float[Array, " nv"]]
 
 
 class AgentMJCF(NamedTuple):
-    """An agent's parts of the maze MJCF."""
+    """A body's parts of the maze MJCF."""
 
     option: str
     """Attributes of `<option>` (timestep, gravity)."""
@@ -33,8 +33,8 @@ class AgentMJCF(NamedTuple):
     """Children of `<actuator>`."""
 
 
-class AbstractAgent(eqx.Module):
-    """What [`Maze`][deepcrl.envs.Maze] needs from an agent."""
+class AbstractBody(eqx.Module):
+    """What [`Maze`][deepcrl.envs.Maze] needs from a simulated body."""
 
     name: ClassVar[str]
     # Solver and MJX contact-culling defaults (see `maze_mjcf`).
@@ -51,7 +51,7 @@ class AbstractAgent(eqx.Module):
 
     @abc.abstractmethod
     def mjcf(self) -> AgentMJCF:
-        """This agent's parts of the maze's MJCF."""
+        """This body's parts of the maze's MJCF."""
 
     @abc.abstractmethod
     def reset_state(self, xy: Float[Array, "2"], key: PRNGKeyArray) -> QposQvel:
@@ -75,7 +75,7 @@ class AbstractAgent(eqx.Module):
         return jnp.array(False)
 
 
-class PointAgent(AbstractAgent):
+class PointBody(AbstractBody):
     """A frictionless sphere on two slide joints `(x, y)`, velocity-commanded.
 
     Each env step sets the joint velocities to `action · max_step / (timestep · n_substeps)`, so a
@@ -146,7 +146,7 @@ _ACTUATOR_LEGS = (3, 0, 1, 2)
 _ANT_QPOS0 = (0.0, 0.0, 0.55, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0)
 
 
-class AntAgent(AbstractAgent):
+class AntBody(AbstractBody):
     """The reference quadruped: a spherical torso on a free joint and four two-hinge legs.
 
     As the reference (Brax ant, used by the JaxGCRL and deep CRL ant mazes): 8 hinge joints

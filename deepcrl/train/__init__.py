@@ -1,0 +1,21 @@
+"""Training any learner on any goal-conditioned environment: the learner interface, the
+trainer's pure functions, and the resumable run loop with its files and plots."""
+
+from . import _metrics as metrics
+from ._actor_critic import ActorCriticConfig as ActorCriticConfig, LRSchedule as LRSchedule
+from ._files import (
+    CheckpointError as CheckpointError,
+    RunLockedError as RunLockedError,
+    load_history as load_history,
+)
+from ._learner import AbstractLearner as AbstractLearner, Batch as Batch
+from ._run import (
+    DivergenceError as DivergenceError,
+    RunConfig as RunConfig,
+    RunResult as RunResult,
+    run as run,
+    seed_keys as seed_keys,
+)
+from ._trainer import TrainConfig as TrainConfig, Trainer as Trainer, TrainState as TrainState
+
+__all__ = ["metrics"]

@@ -1,0 +1,83 @@
+"""The command line shared by the example trainers: presets, flags for every setting, a
+compilation cache, and a closing summary over seeds."""
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from . import _metrics as M
+from ._learner import AbstractLearner
+from ._run import RunResult, run
+from ._trainer import Trainer
+
+
+def enable_compilation_cache() -> Path:
+    """Keep compiled programs on disk (`$XDG_CACHE_HOME/deepcrl/jax`): reruns, resumed
+    runs and the next seeds skip most compilation."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    cache = root / "deepcrl" / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    return cache
+
+
+def train_main(
+    presets: Mapping[str, tuple[str, Any]],
+    make_learner: Callable[[Any], AbstractLearner],
+    description: str | None,
+) -> RunResult:
+    """Parse `preset --flag ...`, train, and print the final evaluation.
+
+    Each preset is `(help, args)` with `args` a dataclass with fields `learner`, `env`
+    (a [`MazeConfig`][deepcrl.envs.MazeConfig]), `train` and `run`.
+    """
+    import tyro
+
+    args = tyro.extras.overridable_config_cli(dict(presets), description=description)
+    enable_compilation_cache()
+    print(f"Training on {jax.devices()[0].platform}; outputs in {args.run.out_dir}")
+    trainer = Trainer(make_learner(args.learner), args.env.make(), args.env.make_eval(), args.train)
+    result = run(trainer, args.run)
+    print(summary(result, args.env.episode_length))
+    return result
+
+
+def summary(result: RunResult, episode_length: int) -> str:
+    """The final evaluation, the mean of the last five, and the spread over seeds."""
+    final, last = result.final, result.history[-5:]
+    recent = np.mean([row[M.EVAL_SUCCESS] for row in last])
+    text = (
+        f"Final evaluation after {final[M.ENV_STEPS]:,} env steps: "
+        f"success {final[M.EVAL_SUCCESS]:.1%}, time at goal "
+        f"{final[M.EVAL_TIME_AT_GOAL]:.1f}/{episode_length} steps ({final[M.TIME]:.0f} s); "
+        f"mean of the last {len(last)} evaluations: success {recent:.1%}."
+    )
+    per_seed = final.get(M.EVAL_SUCCESS + M.PER_SEED)
+    if per_seed:
+        seeds = np.asarray(per_seed)
+        low, high = bootstrap_interval(seeds)
+        text += (
+            f"\nOver {seeds.size} seeds: final success {seeds.mean():.1%} "
+            f"(95% bootstrap interval {low:.1%}–{high:.1%}); {np.sum(seeds >= 0.95)} of "
+            f"{seeds.size} seeds at ≥ 95%; per seed: "
+            + ", ".join(f"{s:.0%}" for s in seeds)
+        )
+    return text
+
+
+def bootstrap_interval(
+    values: Any, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of the mean of `values` (one value per seed)."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size < 2:
+        return float(values.mean()), float(values.mean())
+    rng = np.random.default_rng(seed)
+    means = rng.choice(values, size=(resamples, values.size)).mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)

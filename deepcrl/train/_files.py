@@ -1,0 +1,219 @@
+"""A run directory's files: written atomically, read with checks, guarded by a lock.
+
+Every file is written to a temporary name in the same directory, flushed to disk and then
+renamed over the old one, so a kill at any instant leaves either the old or the new file,
+never a torn one. A checkpoint is a directory (`checkpoints/<iteration>/`: `state.eqx` and
+`meta.json`, which holds the state's SHA-256, the configuration and the metrics history)
+renamed into place in one step; the previous checkpoint is kept until the next one is
+complete.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+CHECKPOINTS = "checkpoints"
+STATE = "state.eqx"
+META = "meta.json"
+METRICS = "metrics.jsonl"
+LOCK = ".lock"
+
+
+class CheckpointError(ValueError):
+    """A run directory whose files cannot be resumed from (damaged, or another run's)."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is running in the same output directory."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` by `text` in one step (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def to_json(data: Any) -> str:
+    """Strict JSON (non-finite floats become `null`, so any reader can parse it)."""
+    return json.dumps(_finite_or_none(data), indent=1, allow_nan=False)
+
+
+def _finite_or_none(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite_or_none(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite_or_none(v) for v in data]
+    return data
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out` (released when the process ends, even on a kill)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(
+                f"Another run is writing to {out}; wait for it to finish or use another out_dir."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _is_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _key_data(tree: Any) -> Any:
+    """Typed PRNG keys as their raw uint32 data (what serialisation can store)."""
+    return jax.tree.map(lambda x: jr.key_data(x) if _is_key(x) else x, tree)
+
+
+def checkpoint_dirs(out: Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (in-progress temporaries excluded)."""
+    root = out / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+
+
+def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 2) -> Path:
+    """Write `checkpoints/<iteration>/` atomically and keep only the newest `keep`.
+
+    `meta` must hold `iteration`; the state's SHA-256 is added to it.
+    """
+    root = out / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{int(meta['iteration']):09d}"
+    tmp = root / f".{final.name}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    with open(tmp / STATE, "wb") as f:
+        eqx.tree_serialise_leaves(f, _key_data(state))
+        f.flush()
+        os.fsync(f.fileno())
+    meta = {**meta, "sha256": _sha256(tmp / STATE)}
+    with open(tmp / META, "w") as f:
+        f.write(to_json(meta))
+        f.flush()
+        os.fsync(f.fileno())
+    if final.exists():  # the same iteration again (a rerun after a crash): replace it
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(root)
+    for old in checkpoint_dirs(out)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _recovery(out: Path, bad: Path) -> str:
+    older = [p for p in checkpoint_dirs(out) if p != bad and int(p.name) < int(bad.name)]
+    hint = f"delete {bad} to resume from the previous checkpoint {older[-1]}, or " if older else ""
+    return f"{hint}start afresh with resume=False (or another out_dir)."
+
+
+def read_checkpoint_meta(out: Path, path: Path) -> dict[str, Any]:
+    """A checkpoint's metadata, checked against its state file (a `CheckpointError` naming
+    the damaged file and how to recover otherwise)."""
+    meta_path, state_path = path / META, path / STATE
+    try:
+        meta = json.loads(meta_path.read_text())
+        if not isinstance(meta, dict) or "sha256" not in meta or "iteration" not in meta:
+            raise ValueError("missing fields")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(
+            f"Checkpoint metadata {meta_path} is missing or damaged ({e}); {_recovery(out, path)}"
+        ) from None
+    if not state_path.exists() or _sha256(state_path) != meta["sha256"]:
+        raise CheckpointError(
+            f"Checkpoint state {state_path} is missing or damaged (its checksum does not match "
+            f"{meta_path}); {_recovery(out, path)}"
+        )
+    return meta
+
+
+def load_checkpoint_state(out: Path, path: Path, template: Any) -> Any:
+    """Read `path`'s state into the structure of `template` (a freshly initialised state)."""
+    try:
+        raw = eqx.tree_deserialise_leaves(path / STATE, _key_data(template))
+    except Exception as e:  # a valid checksum but another structure: another program's file
+        raise CheckpointError(
+            f"Checkpoint state {path / STATE} does not fit this run's state ({e}); "
+            f"{_recovery(out, path)}"
+        ) from None
+    return jax.tree.map(
+        lambda t, x: jr.wrap_key_data(x, impl=jr.key_impl(t)) if _is_key(t) else x, template, raw
+    )
+
+
+def write_history(out: Path, rows: list[dict[str, Any]]) -> None:
+    """`metrics.jsonl` (one JSON row per evaluation) and `metrics.csv`, both atomically."""
+    atomic_write_text(out / METRICS, "".join(to_json(r).replace("\n", "") + "\n" for r in rows))
+    if rows:
+        columns = [k for k in rows[0] if not k.endswith("_per_seed")]
+        lines = [",".join(columns)]
+        lines += [",".join(str(r.get(c, "")) for c in columns) for r in rows]
+        atomic_write_text(out / "metrics.csv", "\n".join(lines) + "\n")
+
+
+def load_history(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The evaluation rows of a run directory (`metrics.jsonl`), checked line by line.
+
+    **Raises:** `CheckpointError` naming the file and line when a line is not a JSON object.
+    """
+    path = Path(out_dir) / METRICS
+    if not path.exists():
+        raise FileNotFoundError(f"No metrics in {out_dir}: {path} does not exist.")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            raise CheckpointError(
+                f"{path} line {number} is damaged ({e}); the run's checkpoint holds the full "
+                "history: rerun the training command to rewrite it."
+            ) from None
+        rows.append(row)
+    return rows

@@ -1,0 +1,339 @@
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from . import _metrics as M
+from ._files import (
+    atomic_write_text,
+    checkpoint_dirs,
+    load_checkpoint_state,
+    read_checkpoint_meta,
+    run_lock,
+    save_checkpoint,
+    to_json,
+    write_history,
+)
+from ._trainer import Trainer, TrainState
+
+
+class DivergenceError(RuntimeError):
+    """Training produced non-finite (or exploding) losses or parameters."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The outer loop around a [`Trainer`][deepcrl.train.Trainer]: budget, seeds, logging."""
+
+    total_env_steps: int = 1_000_000
+    """Environment steps per seed (warm-up collection included)."""
+    seed: int = 0
+    """Base seed; seed `s` of `num_seeds` uses `jax.random.fold_in(key(seed), s)`."""
+    num_seeds: int = 1
+    """Independent runs trained at once (vmapped in one process)."""
+    eval_every: int = 10
+    """Evaluate (and checkpoint) every this many training iterations."""
+    out_dir: str = "runs/default"
+    """Where metrics, checkpoints and plots go."""
+    resume: bool = True
+    """Continue from `out_dir`'s checkpoint when there is one (same configuration required);
+    `False` starts afresh, deleting the directory's previous checkpoints and metrics."""
+    progress: bool = True
+    """Show a progress bar with rates, ETA and the latest success rate."""
+    plots: bool = True
+    """Write the learning curve, value heatmap and trajectory plots at the end."""
+    max_loss: float = 1e8
+    """A training loss above this (in magnitude) counts as divergence and stops the run."""
+
+    def __post_init__(self):
+        for name in ("total_env_steps", "num_seeds", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        if not (isinstance(self.max_loss, int | float) and self.max_loss > 0):
+            raise ValueError(f"max_loss must be positive, got {self.max_loss!r}.")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What [`run`][deepcrl.train.run] returns."""
+
+    state: TrainState
+    """The final state (leading axis: seeds)."""
+    history: list[dict[str, Any]]
+    """One row per evaluation: iteration, env_steps, wall time and metrics (seed means)."""
+    final: dict[str, Any]
+    """The last evaluation's row."""
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """Keys of a run's seeds: seed `s` gets `fold_in(key(seed), s)`.
+
+    The first seed of a multi-seed run has the single-seed run's key and initial state,
+    but not its numbers after that: vmapped arithmetic rounds differently, and RL
+    amplifies the differences.
+    """
+    return jax.vmap(lambda s: jr.fold_in(jr.key(seed), s))(jnp.arange(num_seeds))
+
+
+# The trainer is an argument (not a closure constant), so programs stay small and one
+# compilation serves every run with an equal configuration. Methods are looked up on the
+# instance, so a subclass's overrides are the ones that run.
+def _init_fn(trainer: Trainer, key: jax.Array) -> TrainState:
+    return trainer.init(key)
+
+
+def _advance_fn(trainer: Trainer, state: TrainState, iterations: Any, learn: Any) -> Any:
+    return trainer.advance(state, iterations, learn)
+
+
+def _evaluate_fn(trainer: Trainer, state: TrainState, key: jax.Array) -> Any:
+    return trainer.evaluate(state, key)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = [
+        jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))
+    ]
+    return jnp.all(jnp.stack(leaves))
+
+
+_init = eqx.filter_jit(eqx.filter_vmap(_init_fn, in_axes=(None, 0)))
+_advance = eqx.filter_jit(
+    eqx.filter_vmap(_advance_fn, in_axes=(None, 0, None, None)), donate="all-except-first"
+)
+_evaluate = eqx.filter_jit(eqx.filter_vmap(_evaluate_fn, in_axes=(None, 0, 0)))
+_finite = eqx.filter_jit(_all_finite)
+
+
+def run(
+    trainer: Trainer,
+    run_config: RunConfig = RunConfig(),
+    *,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Train, evaluate, log, checkpoint and plot; resumable and safe to kill.
+
+    Every `eval_every` iterations (one compiled loop, no host round trip in between):
+    check for divergence, evaluate all seeds, write a checkpoint (atomically, keeping the
+    previous one) and the metrics (`metrics.jsonl`, `metrics.csv`), and call
+    `callback(row)`. An interrupted run (a kill or Ctrl-C included) resumes from its last
+    checkpoint and continues exactly as if it had not stopped.
+
+    **Arguments:**
+
+    - `trainer`: the learner, environments and training settings.
+    - `run_config`: budget, seeds and output settings.
+    - `callback`: called with each evaluation row (e.g. to log elsewhere).
+
+    **Returns:** a [`RunResult`][deepcrl.train.RunResult].
+
+    **Raises:** `ValueError` before any work for a configuration that cannot run or a
+    checkpoint made by another configuration; `CheckpointError` for damaged files (the
+    message names the file and how to recover); `RunLockedError` when another run writes
+    to the same directory; `DivergenceError` when losses or parameters stop being finite
+    (the last good checkpoint is kept).
+    """
+    rc = run_config
+    c = trainer.config
+    per_iter = c.env_steps_per_iteration
+    total_iters = -(-rc.total_env_steps // per_iter)
+    warmup = trainer.warmup_iterations
+    if total_iters <= warmup:
+        raise ValueError(
+            f"total_env_steps={rc.total_env_steps} ends within the warm-up ({warmup} iterations "
+            f"of {per_iter} env steps fill the replay before the first update); give more steps."
+        )
+    trainer = dataclasses.replace(
+        trainer, learner=trainer.learner.with_total_updates((total_iters - warmup) * c.sgd_steps)
+    )
+    out = Path(rc.out_dir)
+    with run_lock(out):
+        return _run_locked(trainer, rc, out, total_iters, callback)
+
+
+def _run_locked(
+    trainer: Trainer,
+    rc: RunConfig,
+    out: Path,
+    total_iters: int,
+    callback: Callable[[dict[str, Any]], None] | None,
+) -> RunResult:
+    c = trainer.config
+    per_iter = c.env_steps_per_iteration
+    warmup = trainer.warmup_iterations
+    identity = json.loads(
+        to_json({"config": trainer.describe(), "seed": rc.seed, "num_seeds": rc.num_seeds})
+    )
+    state, history = _start(trainer, rc, out, identity, total_iters)
+    atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
+
+    bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
+    start_time = time.perf_counter() - (history[-1][M.TIME] if history else 0.0)
+    try:
+        while (iteration := int(state.iteration[0])) < total_iters:
+            learn = iteration >= warmup
+            if learn:
+                stop = min(total_iters, (iteration // rc.eval_every + 1) * rc.eval_every)
+            else:
+                stop = warmup
+            chunk_start = time.perf_counter()
+            state, metrics = _advance(
+                trainer, state, jnp.asarray(stop - iteration, jnp.int32), jnp.asarray(learn)
+            )
+            metrics = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
+            rate = (stop - iteration) * per_iter / (time.perf_counter() - chunk_start)
+            bar.update((stop - iteration) * per_iter)
+            if not learn:
+                continue
+            _check_divergence(state, metrics, rc, out, iteration, stop)
+            row = _evaluate_row(trainer, state, rc, metrics)
+            row[M.ENV_STEPS_PER_S] = rate
+            row[M.TIME] = time.perf_counter() - start_time
+            history.append(row)
+            meta = {**identity, "iteration": stop, "history": history}
+            save_checkpoint(out, state, meta)
+            write_history(out, history)
+            bar.set_postfix(
+                success=f"{row[M.EVAL_SUCCESS]:.2f}",
+                loss=f"{row.get(M.CRITIC_LOSS, float('nan')):.3g}",
+            )
+            if callback is not None:
+                callback(row)
+    except KeyboardInterrupt:
+        bar.close()
+        print(
+            f"Interrupted at iteration {int(state.iteration[0])}; rerun to resume from the "
+            f"last checkpoint in {out}."
+        )
+        raise
+    bar.close()
+    final = history[-1] if history else {}
+    if rc.plots and history:
+        from ._plots import save_run_plots
+
+        save_run_plots(trainer, jax.tree.map(lambda x: x[0], state), history, out)
+    atomic_write_text(out / "summary.json", to_json(final))
+    return RunResult(state=state, history=history, final=final)
+
+
+def _start(
+    trainer: Trainer, rc: RunConfig, out: Path, identity: dict[str, Any], total_iters: int
+) -> tuple[TrainState, list[dict[str, Any]]]:
+    """A fresh state, or the last checkpoint's state and history after checking that it was
+    made by this configuration (before reading any array)."""
+    saved = checkpoint_dirs(out)
+    if saved and rc.resume:
+        meta = read_checkpoint_meta(out, saved[-1])
+        for name, value in identity.items():
+            if meta.get(name) != value:
+                raise ValueError(
+                    f"The checkpoint in {out} was made with another {name}: "
+                    f"{_difference(meta.get(name), value)}; use another out_dir, or "
+                    "resume=False to start afresh."
+                )
+        if meta["iteration"] > total_iters:
+            raise ValueError(
+                f"The run in {out} already made {meta['iteration']} iterations, more than "
+                f"total_env_steps={rc.total_env_steps} allows ({total_iters}); give at least "
+                f"{meta['iteration'] * trainer.config.env_steps_per_iteration} env steps."
+            )
+        template = _init(trainer, seed_keys(rc.seed, rc.num_seeds))
+        state = load_checkpoint_state(out, saved[-1], template)
+        return state, list(meta["history"])
+    for path in saved:  # resume=False: the old files describe another run
+        shutil.rmtree(path, ignore_errors=True)
+    (out / "metrics.jsonl").unlink(missing_ok=True)
+    (out / "metrics.csv").unlink(missing_ok=True)
+    return _init(trainer, seed_keys(rc.seed, rc.num_seeds)), []
+
+
+def _difference(saved: Any, now: Any, where: str = "") -> str:
+    """The first path at which two JSON values differ, e.g. `learner.critic_depth: 4 != 16`."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        for key in sorted(set(saved) | set(now)):
+            if saved.get(key) != now.get(key):
+                return _difference(saved.get(key), now.get(key), f"{where}.{key}" if where else key)
+    return f"{where or 'value'}: {saved!r} (checkpoint) != {now!r} (now)"
+
+
+def _check_divergence(
+    state: TrainState,
+    metrics: dict[str, np.ndarray],
+    rc: RunConfig,
+    out: Path,
+    start: int,
+    stop: int,
+) -> None:
+    bad = sorted(
+        name
+        for name, value in metrics.items()
+        if not np.all(np.isfinite(value))
+        or (name.endswith("loss") and np.any(np.abs(value) > rc.max_loss))
+    )
+    if not bool(_finite(state.learner)):
+        bad.append("the learner's parameters or optimiser state")
+    if bad:
+        saved = checkpoint_dirs(out)
+        kept = f"the last good checkpoint ({saved[-1]}) is kept" if saved else "no checkpoint yet"
+        raise DivergenceError(
+            f"Training diverged in iterations {start}–{stop}: non-finite or exploding "
+            f"(> max_loss={rc.max_loss:g}) {', '.join(bad)}; {kept}. Lower the learning "
+            "rates, or check the inputs."
+        )
+
+
+def _evaluate_row(
+    trainer: Trainer, state: TrainState, rc: RunConfig, train_metrics: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    iteration = int(state.iteration[0])
+    # Evaluation keys depend on the iteration only: a resumed run evaluates identically.
+    eval_keys = jax.vmap(lambda k: jr.fold_in(k, iteration))(
+        seed_keys(rc.seed + 1_000_003, rc.num_seeds)
+    )
+    metrics, _ = _evaluate(trainer, state, eval_keys)
+    learning = max(iteration - trainer.warmup_iterations, 0)
+    row: dict[str, Any] = {
+        M.ITERATION: iteration,
+        M.ENV_STEPS: int(state.env_steps[0]),
+        M.SGD_STEPS: learning * trainer.config.sgd_steps,
+    }
+    for name, value in (train_metrics | metrics).items():
+        per_seed = np.asarray(value, dtype=np.float64)
+        row[name] = float(per_seed.mean())
+        if name.startswith("eval/") and per_seed.size > 1:
+            row[name + M.PER_SEED] = per_seed.tolist()
+    return row
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, **kwargs: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(run_config: RunConfig, total: int, initial: int) -> Any:
+    if not run_config.progress:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the progress bar is optional (extra `examples`)
+        return _NoBar()
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="step",
+        unit_scale=True,
+        desc="env steps",
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
