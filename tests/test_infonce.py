@@ -360,3 +360,21 @@ def test_works_with_every_energy(energy, variant, getkey):
     step = 1e-3 / (1e-12 + max(float(jnp.max(jnp.abs(g))) for g in grads))
     lower = loss(phi - step * grads[0], psi - step * grads[1])
     assert float(lower) < float(value)
+
+
+@pytest.mark.parametrize("penalty", [math.nan, math.inf, -math.inf, -0.1])
+def test_logsumexp_penalty_must_be_finite_and_non_negative(penalty):
+    with pytest.raises(ValueError, match=f"logsumexp_penalty must be .*got {penalty}"):
+        infonce(jnp.eye(3), logsumexp_penalty=penalty)
+
+
+@pytest.mark.parametrize("fn", [infonce, binary_nce, logsumexp_penalty, contrastive_metrics])
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_integer_and_bool_logits_are_cast_to_float32(fn, dtype):
+    logits = jnp.asarray([[3, 0, 1], [0, 2, 0], [1, 1, 4]]).astype(dtype)
+    # Unwrapped: the signatures say Real (bool is refused by the runtime type check).
+    out = inspect.unwrap(fn)(logits)
+    chex.assert_trees_all_close(out, fn(logits.astype(jnp.float32)))
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(out))
+    if dtype != jnp.bool_:
+        chex.assert_trees_all_close(fn(logits), out)

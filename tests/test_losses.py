@@ -376,6 +376,18 @@ def test_minimiser_reads_back_the_histogram_mean(loss: HLGauss | TwoHot):
         (lambda: TwoHot(2, 1, 10), "v_min"),
         (lambda: HLGauss(-math.inf, 1, 10), "finite"),
         (lambda: TwoHot(0, math.nan, 10), "finite"),
+        # Every float setting is checked for finiteness, and for the float32 range its
+        # constants are built in (a NaN histogram otherwise).
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=math.nan), "sigma_ratio must be finite.*nan"),
+        (lambda: HLGauss(0, math.inf, 10), "finite.*v_max=inf"),
+        (lambda: TwoHot(math.nan, 1, 10), "finite.*v_min=nan"),
+        (lambda: TwoHot(-math.inf, 1, 10), "finite.*v_min=-inf"),
+        (lambda: TwoHot(0, 1e39, 10), r"fit in float32.*v_max=1e\+39"),
+        (lambda: HLGauss(-1e308, 1e308, 10), r"fit in float32.*v_min=-1e\+308"),
+        (lambda: TwoHot(1.0, 1.0 + 1e-12, 3), "too close for 3 bins"),
+        (lambda: HLGauss(1.0, 1.0 + 1e-12, 3), "too close for 3 bins"),
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e-320), "sigma_ratio=1e-320"),
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e300), r"sigma_ratio=1e\+300"),
     ],
 )
 def test_invalid_hyperparameters(make, match):
@@ -409,3 +421,12 @@ def test_guide_examples_run():
     with jax.numpy_dtype_promotion("standard"):
         for block in blocks:
             exec(compile(block, str(guide), "exec"), {})
+
+
+@pytest.mark.parametrize("loss", FAMILY, ids=lambda loss: type(loss).__name__)
+def test_integer_targets_are_cast_to_float32(loss: AbstractValueLoss):
+    target = jnp.asarray([-7, 0, 1, 3], dtype=jnp.int32)
+    logits = jnp.linspace(-1, 1, 4 * loss.num_outputs).reshape(4, loss.num_outputs)
+    out = loss.loss(logits, target)
+    assert out.dtype == jnp.float32
+    chex.assert_trees_all_close(out, loss.loss(logits, target.astype(jnp.float32)))

@@ -420,3 +420,25 @@ def test_bad_unroll():
         buffer_insert(state, {**good, "obs": jnp.zeros((3, 2, 4), jnp.float32)}, traj)
     with pytest.raises(ValueError, match=r"unroll\['t'\] has dtype float32"):
         buffer_insert(state, {**good, "t": jnp.zeros((3, 2), jnp.float32)}, traj)
+
+
+@pytest.mark.parametrize("size", [2.5, 4.0, math.nan, math.inf, True, "4"])
+def test_sizes_must_be_integers(size, monkeypatch):
+    # As users run it, without the tests' runtime type checks (which refuse some of these
+    # first): a float must not slip through `window < 2` and become a shape.
+    monkeypatch.setattr("jaxtyping.config.jaxtyping_disable", True)
+    state = buffer_init(_example(2), capacity=4)
+    with pytest.raises(ValueError, match=f"window must be an integer, got {size!r}"):
+        can_sample(state, size)
+    with pytest.raises(ValueError, match="window must be an integer"):
+        sample_windows(state, jr.key(0), size)
+    with pytest.raises(ValueError, match=f"capacity must be an integer, got {size!r}"):
+        buffer_init(_example(2), capacity=size)
+
+
+def test_integer_sizes_of_any_integer_type_are_accepted(monkeypatch):
+    monkeypatch.setattr("jaxtyping.config.jaxtyping_disable", True)  # the checks want `int`
+    state = buffer_init(_example(2), capacity=np.int64(4))  # pyright: ignore[reportArgumentType]
+    assert state.capacity == 4 and type(state.capacity) is int
+    for window in (2, np.int32(2), jnp.asarray(2)):
+        assert not bool(can_sample(state, window))  # pyright: ignore[reportArgumentType]

@@ -12,6 +12,7 @@ world y along the columns. A wall cell is a box covering `[s·i − s/2, s·i + 
 import collections
 import dataclasses
 import functools
+import math
 from collections.abc import Sequence
 
 import jax.numpy as jnp
@@ -43,9 +44,9 @@ class Layout:
 
     Build one with [`Layout.from_text`][deepcrl.envs.Layout.from_text] or take a named one from
     [`get_layout`][deepcrl.envs.get_layout]. Construction validates the text and raises a
-    `ValueError` naming the problem: rows of unequal length, an unknown character, a free cell
-    on the border, no `R` cell or more than one, no `G` cell, a start with no free neighbour,
-    a goal cell unreachable from the start.
+    `ValueError` naming the problem: a cell size that is not finite and positive, rows of
+    unequal length, an unknown character, a free cell on the border, no `R` cell or more than
+    one, no `G` cell, a start with no free neighbour, a goal cell unreachable from the start.
 
     Cell `(i, j)` is centred at world `(x, y) = (cell_size·i, cell_size·j)`.
 
@@ -231,10 +232,12 @@ class Layout:
     def shortest_path(self, a: CellLike, b: CellLike) -> list[Cell]:
         """A shortest path from `a` to `b` as a list of cells, both ends included.
 
-        Raises `ValueError` if `b` is unreachable from `a`. Ties are broken in the order
+        Raises `ValueError` if `a` or `b` is not a free cell of the grid, or if `b` is
+        unreachable from `a`. Ties are broken in the order
         down, up, right, left, so the path is deterministic.
         """
         to_b = self.distances(b)
+        self._index(a)  # a ValueError for a wall or a cell off the grid (no wrap-around)
         i, j = (int(c) for c in a)
         if to_b[i, j] < 0:
             raise ValueError(f"Cell {tuple(b)} is unreachable from {(i, j)}.")
@@ -266,8 +269,9 @@ class Layout:
 
 
 def _validate(rows: tuple[str, ...], cell_size: float) -> None:
-    if not cell_size > 0:
-        raise ValueError(f"cell_size must be positive, got {cell_size}.")
+    # `not > 0` alone lets inf through, and world coordinates are float32.
+    if not (math.isfinite(cell_size) and cell_size > 0):
+        raise ValueError(f"cell_size must be finite and > 0, got {cell_size}.")
     if len(rows) < 3:
         raise ValueError(f"A layout needs at least 3 rows, got {len(rows)}.")
     widths = sorted({len(r) for r in rows})
@@ -277,6 +281,10 @@ def _validate(rows: tuple[str, ...], cell_size: float) -> None:
     if unknown:
         raise ValueError(f"Unknown layout characters {unknown}; use 1 (wall), 0, R, G.")
     n_rows, n_cols = len(rows), widths[0]
+    if cell_size * max(n_rows, n_cols) > float(np.finfo(np.float32).max):
+        raise ValueError(
+            f"cell_size={cell_size} puts the {n_rows}×{n_cols} grid beyond float32's range."
+        )
     open_border = [
         (i, j)
         for i, row in enumerate(rows)

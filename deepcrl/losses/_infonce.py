@@ -1,8 +1,9 @@
+import math
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Real
 
 from ._misc import upcast
 
@@ -25,7 +26,7 @@ def _row_logsumexp(logits: Float[Array, "b b"]) -> Float[Array, " b"]:
 
 
 def infonce(
-    logits: Float[Array, "b b"],
+    logits: Real[Array, "b b"],
     *,
     variant: InfoNCEVariant = "forward",
     logsumexp_penalty: float = 0.0,
@@ -42,19 +43,22 @@ def infonce(
 
     The penalty $c\cdot\frac1b\sum_i(\operatorname{logsumexp}_j \ell_{ij})^2$ is added for
     every variant; it pins the per-row constant that forward InfoNCE leaves free.
-    The loss is computed in (at least) float32.
+    The loss is computed in (at least) float32; integer logits are cast to float32.
 
     **Arguments:**
 
     - `logits`: the square logits matrix.
     - `variant`: `"forward"`, `"backward"` or `"symmetric"`.
-    - `logsumexp_penalty`: the coefficient $c \geq 0$ of the penalty (0.1 in the
+    - `logsumexp_penalty`: the coefficient $c \geq 0$ of the penalty, finite (0.1 in the
       depth-scaling work, 0.01 in the original CRL).
 
     **Returns:** the scalar loss (mean over the batch).
     """
     if variant not in _VARIANTS:
         raise ValueError(f"Unknown InfoNCE variant {variant!r}; expected one of {_VARIANTS}.")
+    # `not c >= 0` alone lets inf through: the loss would be inf or NaN at every step.
+    if not (math.isfinite(logsumexp_penalty) and logsumexp_penalty >= 0):
+        raise ValueError(f"logsumexp_penalty must be finite and >= 0, got {logsumexp_penalty}.")
     logits = upcast(logits)
     _check_square(logits)
     positives = jnp.diagonal(logits)
@@ -72,7 +76,7 @@ def _penalty(logits: Float[Array, "b b"]) -> Float[Array, ""]:
     return jnp.mean(jnp.square(_row_logsumexp(logits)))
 
 
-def logsumexp_penalty(logits: Float[Array, "b b"]) -> Float[Array, ""]:
+def logsumexp_penalty(logits: Real[Array, "b b"]) -> Float[Array, ""]:
     r"""The logsumexp² regulariser, without its coefficient.
 
     $$\frac1b\sum_i\big(\operatorname{logsumexp}_j \ell_{ij}\big)^2$$
@@ -88,7 +92,7 @@ def logsumexp_penalty(logits: Float[Array, "b b"]) -> Float[Array, ""]:
     return _penalty(logits)
 
 
-def binary_nce(logits: Float[Array, "b b"]) -> Float[Array, ""]:
+def binary_nce(logits: Real[Array, "b b"]) -> Float[Array, ""]:
     r"""Binary NCE: sigmoid cross-entropy of every pair against the identity labels.
 
     $$-\frac{1}{b^2}\sum_{i,j}\Big[\delta_{ij}\log\sigma(\ell_{ij})
@@ -112,7 +116,7 @@ def binary_nce(logits: Float[Array, "b b"]) -> Float[Array, ""]:
     return -jnp.mean(log_likelihood)
 
 
-def contrastive_metrics(logits: Float[Array, "b b"]) -> dict[str, Float[Array, ""]]:
+def contrastive_metrics(logits: Real[Array, "b b"]) -> dict[str, Float[Array, ""]]:
     """Diagnostics of a logits matrix, for logging next to the loss.
 
     **Arguments:**

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Real
 
 from ._misc import upcast
 
@@ -18,6 +18,10 @@ _CLIP_EXPONENT = 110.0
 # the midpoint rule (with its curvature term) is then exact to O(gap²).
 _NARROW_BIN = 1e-3
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+# Supports and σ are used as float32 constants: a float64 setting outside float32's normal
+# range would become inf or 0 there (and the histograms NaN).
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class AbstractValueLoss(eqx.Module):
@@ -51,7 +55,7 @@ class AbstractValueLoss(eqx.Module):
 
     @abc.abstractmethod
     def loss(
-        self, logits: Float[Array, "*batch outputs"], target: Float[Array, "*batch"]
+        self, logits: Float[Array, "*batch outputs"], target: Real[Array, "*batch"]
     ) -> Float[Array, "*batch"]:
         """The per-element loss of `logits` against a scalar `target`.
 
@@ -85,7 +89,7 @@ class AbstractHistogramLoss(AbstractValueLoss):
         """The value of each class (HL-Gauss: bin centres; Two-Hot: atoms)."""
 
     @abc.abstractmethod
-    def target_probs(self, target: Float[Array, "*batch"]) -> Float[Array, "*batch bins"]:
+    def target_probs(self, target: Real[Array, "*batch"]) -> Float[Array, "*batch bins"]:
         """The target histogram: non-negative, summing to 1 over the last axis."""
 
     def value(self, logits: Float[Array, "*batch bins"]) -> Float[Array, "*batch"]:
@@ -94,7 +98,7 @@ class AbstractHistogramLoss(AbstractValueLoss):
         return jax.nn.softmax(logits, axis=-1) @ self.support
 
     def loss(
-        self, logits: Float[Array, "*batch bins"], target: Float[Array, "*batch"]
+        self, logits: Float[Array, "*batch bins"], target: Real[Array, "*batch"]
     ) -> Float[Array, "*batch"]:
         """Cross-entropy against `stop_gradient(target_probs(target))`, per element.
 
@@ -151,9 +155,15 @@ class HLGauss(AbstractHistogramLoss):
         self.sigma_ratio = float(sigma_ratio)
 
     def __check_init__(self):
-        _check_support(self.v_min, self.v_max, self.num_bins)
+        _check_support(self.v_min, self.v_max, self.num_bins, num_points=self.num_bins + 1)
         if not (math.isfinite(self.sigma_ratio) and self.sigma_ratio > 0):
             raise ValueError(f"sigma_ratio must be finite and > 0, got {self.sigma_ratio}.")
+        if not _FLOAT32_TINY <= self.sigma <= _FLOAT32_MAX:
+            raise ValueError(
+                f"sigma_ratio={self.sigma_ratio} gives sigma={self.sigma} for bins of width "
+                f"{self.bin_width}, outside float32's normal range "
+                f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}]."
+            )
 
     @property
     def bin_width(self) -> float:
@@ -179,7 +189,7 @@ class HLGauss(AbstractHistogramLoss):
     def support(self) -> Float[Array, " bins"]:
         return self.centres
 
-    def target_probs(self, target: Float[Array, "*batch"]) -> Float[Array, "*batch bins"]:
+    def target_probs(self, target: Real[Array, "*batch"]) -> Float[Array, "*batch bins"]:
         r"""The Gaussian histogram of each target, finite and exact for any finite target.
 
         Computed from log-CDF differences ($\log\Phi$ stays accurate where $\Phi$ rounds to
@@ -268,7 +278,7 @@ class TwoHot(AbstractHistogramLoss):
         self.num_bins = num_bins
 
     def __check_init__(self):
-        _check_support(self.v_min, self.v_max, self.num_bins)
+        _check_support(self.v_min, self.v_max, self.num_bins, num_points=self.num_bins)
 
     @property
     def atoms(self) -> Float[Array, " bins"]:
@@ -279,7 +289,7 @@ class TwoHot(AbstractHistogramLoss):
     def support(self) -> Float[Array, " bins"]:
         return self.atoms
 
-    def target_probs(self, target: Float[Array, "*batch"]) -> Float[Array, "*batch bins"]:
+    def target_probs(self, target: Real[Array, "*batch"]) -> Float[Array, "*batch bins"]:
         """The two-hot histogram of each (clipped) target.
 
         **Arguments:**
@@ -316,7 +326,7 @@ class MSE(AbstractValueLoss):
         return _check_single(logits)[..., 0]
 
     def loss(
-        self, logits: Float[Array, "*batch 1"], target: Float[Array, "*batch"]
+        self, logits: Float[Array, "*batch 1"], target: Real[Array, "*batch"]
     ) -> Float[Array, "*batch"]:
         """$\\frac12(v - y)^2$ per element, the target held constant."""
         logits = _check_single(logits)
@@ -331,13 +341,26 @@ def _float32_constant(values: np.ndarray) -> Float[Array, " n"]:
     return jnp.asarray(values.astype(np.float32))
 
 
-def _check_support(v_min: float, v_max: float, num_bins: int) -> None:
+def _check_support(v_min: float, v_max: float, num_bins: int, *, num_points: int) -> None:
+    """Checks a support of `num_points` evenly spaced float32 values from `v_min` to `v_max`."""
     if not (math.isfinite(v_min) and math.isfinite(v_max)):
         raise ValueError(f"v_min and v_max must be finite, got v_min={v_min}, v_max={v_max}.")
     if not v_min < v_max:
         raise ValueError(f"v_min must be < v_max, got v_min={v_min}, v_max={v_max}.")
     if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
         raise ValueError(f"num_bins must be an integer >= 2, got {num_bins!r}.")
+    if max(-v_min, v_max) > _FLOAT32_MAX:
+        raise ValueError(
+            f"v_min and v_max must fit in float32 (|v| <= {_FLOAT32_MAX:.3g}), "
+            f"got v_min={v_min}, v_max={v_max}."
+        )
+    # Points that round to the same float32 give zero-width bins: division by zero (NaN).
+    points = np.linspace(v_min, v_max, num_points).astype(np.float32)
+    if not np.all(np.diff(points) > 0):
+        raise ValueError(
+            f"v_min={v_min} and v_max={v_max} are too close for {num_bins} bins: "
+            "neighbouring support points coincide in float32."
+        )
 
 
 def _check_batch(logits: Array, target: Array) -> None:

@@ -1,3 +1,5 @@
+import operator
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -45,6 +47,7 @@ def buffer_init(example: PyTree[Shaped[Array, "num_envs ..."]], capacity: int) -
     zeros of shape `[capacity, num_envs]` (int32), and insert position and size 0.
     """
     _check_positive("capacity", capacity)
+    capacity = operator.index(capacity)  # a plain int: NumPy ints make poor static fields
     leaves = jax.tree.leaves(example)
     if not leaves:
         raise ValueError("example has no array leaves; the buffer would store nothing.")
@@ -166,6 +169,7 @@ def gather(tree: PyTree[Shaped[Array, "capacity num_envs ..."]], rows: Int[Array
 
 
 def check_window(window: int, capacity: int) -> None:
+    _check_int("window", window)
     if window < 2:
         raise ValueError(f"window must be >= 2 (a step and a later one), got {window}.")
     if window > capacity:
@@ -175,8 +179,20 @@ def check_window(window: int, capacity: int) -> None:
 
 
 def _check_positive(name: str, value: int) -> None:
+    _check_int(name, value)
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}.")
+
+
+def _check_int(name: str, value: int) -> None:
+    # Sizes become array shapes: a float (2.5, NaN) passes `window < 2`, then fails or
+    # quietly changes a shape inside JAX; a bool is a mistaken flag, not a size.
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        operator.index(value)  # ints, NumPy ints and integer scalar arrays pass
+    except TypeError:
+        raise ValueError(f"{name} must be an integer, got {value!r}.") from None
 
 
 def _leading_size(tree: PyTree[Array], name: str) -> int:
