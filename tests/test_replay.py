@@ -180,10 +180,12 @@ def test_relabelled_goals_are_strict_future_of_same_trajectory(lengths, resets, 
     resets[:, 0] = False  # env 0 is one long trajectory: some row always has a future
     state, total, traj = _fill(CAPACITY, lengths, resets)
     assume(bool(can_sample(state, window)))
-    transition, future = relabelled(
-        state, jr.key(seed), window=window, batch_size=BATCH, discount=0.9
-    )
+    sample = relabelled(state, jr.key(seed), window=window, batch_size=BATCH, discount=0.9)
+    transition, nxt, future = sample.now, sample.next, sample.future
     t, t_goal = np.asarray(transition["t"]), np.asarray(future["t"])
+    # The next step is the stored step after `t`, of the same trajectory (`t` has a future).
+    np.testing.assert_array_equal(np.asarray(nxt["t"]), t + 1)
+    np.testing.assert_array_equal(nxt["traj"], transition["traj"])
     env = np.asarray(transition["obs"][:, 1]).astype(np.int64)
     assert np.all(t_goal > t) and np.all(t_goal - t < window)
     assert np.all(t >= total - CAPACITY) and np.all(t_goal < total)
@@ -235,7 +237,7 @@ def test_deterministic_for_a_fixed_key():
     first = draw(jr.key(1))
     _assert_tree_equal(first, draw(jr.key(1)))
     other = draw(jr.key(2))
-    assert not np.array_equal(first[0]["t"], other[0]["t"])
+    assert not np.array_equal(first.now["t"], other.now["t"])
 
 
 def test_vmap_over_seeds():
@@ -256,7 +258,7 @@ def test_vmap_over_seeds():
 
     keys = jr.split(jr.key(0), 3)
     batched = jax.jit(jax.vmap(run))(keys)
-    assert batched[0].traj_id.shape == (3, 10, 2) and batched[1][0]["x"].shape == (3, 8, 2)
+    assert batched[0].traj_id.shape == (3, 10, 2) and batched[1].now["x"].shape == (3, 8, 2)
     for s, key in enumerate(keys):
         _assert_tree_equal(jax.tree.map(lambda x, s=s: x[s], batched), jax.jit(run)(key))
 
@@ -310,9 +312,10 @@ def test_batch_rows_uniform_over_valid_rows():
     # Within one call each row carries a single future draw, so pool many calls.
     state, total, _ = _fill(CAPACITY, [8], np.zeros((8, NUM_ENVS), np.bool_))
     keys = jr.split(jr.key(3), 2000)
-    transition, future = jax.vmap(
+    sample = jax.vmap(
         lambda k: relabelled(state, k, window=CAPACITY, batch_size=BATCH, discount=0.9)
     )(keys)
+    transition, future = sample.now, sample.future
     i = np.asarray(transition["t"]).ravel() - (total - CAPACITY)
     env = np.asarray(transition["obs"][..., 1]).ravel().astype(np.int64)
     counts = np.bincount(env * CAPACITY + i, minlength=NUM_ENVS * CAPACITY)

@@ -1,5 +1,5 @@
 import dataclasses
-from typing import Any, Self
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -105,7 +105,7 @@ class CRL(AbstractLearner):
         if self.total_updates is not None:  # refuses a decay that stops learning early
             decay_updates(self.config, self.total_updates)
 
-    def with_total_updates(self, total_updates: int) -> Self:
+    def with_total_updates(self, total_updates: int) -> "CRL":
         return dataclasses.replace(self, total_updates=total_updates)
 
     def describe(self) -> dict[str, Any]:
@@ -152,7 +152,7 @@ class CRL(AbstractLearner):
             remat=c.remat,
             key=critic_key,
         )
-        log_alpha = jnp.zeros((), jnp.float32)
+        log_alpha = jnp.log(jnp.asarray(c.initial_alpha, jnp.float32))
         actor_optim, critic_optim, alpha_optim = self._optimisers()
         return CRLState(
             actor=actor,

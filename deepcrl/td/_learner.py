@@ -1,5 +1,5 @@
 import dataclasses
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -53,11 +53,16 @@ class TDConfig(ActorCriticConfig):
     v_max: float | None = None
     """Upper end of the support; `None`: the largest return (1, or 1/(1 − γ) without
     `terminal_at_goal`)."""
-    soft_target: bool = True
+    soft_target: bool = False
     """Subtract `α log π(a'|s', g)` from the bootstrapped value (SAC's soft backup), before
-    the target becomes a histogram."""
+    the target becomes a histogram. Off by default: with rewards in {0, 1} the per-step
+    entropy bonus is as large as the whole return, and soft targets overflow the bounded
+    support (the entropy still shapes the actor through its own loss)."""
     tau: float = 0.005
     """Polyak rate of the target critics."""
+    initial_alpha: float = 0.05
+    """The entropy temperature α at the start. Smaller than CRL's 1: TD values lie in
+    [0, 1], so α = 1 would make the actor ignore the critic until α has decayed."""
     num_critics: int = 2
     """Critics in the ensemble; targets and the actor use their minimum."""
 
@@ -194,7 +199,7 @@ class TD(AbstractLearner):
         if self.total_updates is not None:  # refuses a decay that stops learning early
             decay_updates(self.config, self.total_updates)
 
-    def with_total_updates(self, total_updates: int) -> Self:
+    def with_total_updates(self, total_updates: int) -> "TD":
         return dataclasses.replace(self, total_updates=total_updates)
 
     def describe(self) -> dict[str, Any]:
@@ -239,7 +244,7 @@ class TD(AbstractLearner):
             remat=c.remat,
             key=critic_key,
         )
-        log_alpha = jnp.zeros((), jnp.float32)
+        log_alpha = jnp.log(jnp.asarray(c.initial_alpha, jnp.float32))
         actor_optim, critic_optim, alpha_optim = self._optimisers()
         return TDState(
             actor=actor,

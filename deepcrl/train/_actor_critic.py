@@ -40,6 +40,8 @@ class ActorCriticConfig:
     """The actor's and critic's learning rates at the end of the decay, as a fraction."""
     target_entropy_scale: float = 0.5
     """Target entropy is `-target_entropy_scale × action_size`."""
+    initial_alpha: float = 1.0
+    """The entropy temperature α at the start (then tuned towards the target entropy)."""
     remat: bool = False
     """Recompute block activations in the backward pass (for extreme depth)."""
     eval_actor_decay: float = 0.0
@@ -63,6 +65,7 @@ class ActorCriticConfig:
             check_int("lr_decay_updates", self.lr_decay_updates, minimum=1)
         check_float("lr_final_scale", self.lr_final_scale, low=0.0, high=1.0)
         check_float("target_entropy_scale", self.target_entropy_scale)
+        check_float("initial_alpha", self.initial_alpha, low=0.0, low_open=True)
         check_float("eval_actor_decay", self.eval_actor_decay, low=0.0, high=1.0, high_open=True)
 
 

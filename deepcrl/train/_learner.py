@@ -1,6 +1,6 @@
 import abc
 import dataclasses
-from typing import Any, Self
+from typing import Any
 
 import equinox as eqx
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
@@ -71,7 +71,7 @@ class AbstractLearner(eqx.Module):
     ) -> Float[Array, " batch"]:
         """The critic's value of `(obs, action)` for `goal` (value maps)."""
 
-    def with_total_updates(self, total_updates: int) -> Self:
+    def with_total_updates(self, total_updates: int) -> "AbstractLearner":
         """This learner, told how many SGD steps the run will make (learning-rate schedules
         that span the whole run need it). The default ignores it."""
         del total_updates

@@ -1,0 +1,140 @@
+"""The goal-conditioned TD learner: targets, support, classification critics, updates."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import pytest
+from jaxtyping import TypeCheckError
+
+from deepcrl.losses import MSE, HLGauss, TwoHot
+from deepcrl.td import TD, TDConfig, td_target
+from deepcrl.train import Batch
+
+from .helpers import count_eqns, tree_allclose, tree_finite
+
+SMALL = TDConfig(actor_width=16, critic_width=16, actor_lr=1e-3, critic_lr=1e-3)
+
+
+def _batch(getkey, n, reward=None):
+    obs = jr.normal(getkey(), (n, 4))
+    return Batch(
+        obs=obs,
+        action=jr.uniform(getkey(), (n, 2), minval=-1, maxval=1),
+        goal=jr.normal(getkey(), (n, 2)),
+        next_obs=obs + 0.1 * jr.normal(getkey(), (n, 4)),
+        reward=jnp.zeros((n,)) if reward is None else reward,
+    )
+
+
+def _init(getkey, config=SMALL):
+    learner = TD(config)
+    return learner, learner.init(getkey(), obs_size=4, goal_size=2, action_size=2)
+
+
+@pytest.mark.parametrize("loss, kind", [("hl_gauss", HLGauss), ("two_hot", TwoHot), ("mse", MSE)])
+def test_the_critic_loss_is_one_argument(getkey, loss, kind):
+    learner, state = _init(getkey, dataclasses.replace(SMALL, value_loss=loss, num_bins=21))
+    assert isinstance(learner.value_loss, kind)
+    outputs = 1 if loss == "mse" else 21
+    logits = state.critic(jnp.zeros((3, 4)), jnp.zeros((3, 2)), jnp.zeros((3, 2)))
+    assert logits.shape == (2, 3, outputs)  # twin critics, rows, loss.num_outputs
+
+
+def test_support_follows_the_reward_and_discount():
+    assert TDConfig().support == (0.0, 1.0)  # terminal at the goal: Q = E[γ^(T−1)]
+    assert TDConfig(terminal_at_goal=False, discount=0.99).support == pytest.approx((0, 100))
+    assert TDConfig(v_min=-1.0, v_max=2.0).support == (-1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(v_min=1.0, v_max=1.0), "v_min < v_max"),
+        (dict(v_max=0.5), "cannot hold the returns"),
+        (dict(terminal_at_goal=False, v_max=10.0), r"returns \[0.0, 100\]"),
+        (dict(v_max=float("inf")), "v_max"),
+        (dict(critic_depth=6), "critic_depth"),
+        (dict(num_bins=1), "num_bins"),
+        (dict(tau=0.0), "tau"),
+        (dict(discount=1.0), "discount"),
+        (dict(initial_alpha=float("nan")), "initial_alpha"),
+    ],
+)
+def test_bad_config_is_rejected(kwargs, match):
+    with pytest.raises((ValueError, TypeCheckError), match=match):
+        TDConfig(**kwargs)
+
+
+def test_targets_terminate_at_the_goal_and_are_clipped_and_counted(getkey):
+    learner, state = _init(getkey, dataclasses.replace(SMALL, value_loss="mse"))
+    # A target critic that says 5 everywhere: bootstrapped targets overflow the support.
+    big = eqx.tree_at(lambda c: c.nets.head.bias, state.target_critic, jnp.full((2, 1), 5.0))
+    reward = jnp.array([1.0, 0.0, 1.0, 0.0])
+    batch = _batch(getkey, 4, reward)
+    target, clipped, next_q = td_target(
+        learner.value_loss, learner.config, big, state.actor, jnp.ones(()), batch, getkey()
+    )
+    assert jnp.all(jnp.isfinite(target)) and jnp.all((target >= 0) & (target <= 1))
+    # At the goal the return ends: y = r = 1, whatever the next value.
+    assert jnp.all(target[reward == 1] == 1.0)
+    assert jnp.all(clipped == jnp.array([0.0, 1.0, 0.0, 1.0]))  # 0.99 × 5 > 1: clipped
+    assert jnp.all(next_q > 4.0)
+
+
+def test_the_entropy_term_enters_before_the_histogram(getkey):
+    """A soft target with and without `α log π` gives different histograms."""
+    config = dataclasses.replace(SMALL, soft_target=True, v_min=-5.0, v_max=5.0)
+    learner, state = _init(getkey, config)
+    batch, key = _batch(getkey, 8), getkey()
+    loss = learner.value_loss
+    args = (state.target_critic, state.actor)
+    soft, _, _ = td_target(loss, config, *args, jnp.ones(()), batch, key)
+    hard_config = dataclasses.replace(config, soft_target=False)
+    hard, _, _ = td_target(loss, hard_config, *args, jnp.ones(()), batch, key)
+    assert not jnp.allclose(soft, hard)
+    assert not jnp.allclose(loss.target_probs(soft), loss.target_probs(hard))
+
+
+@pytest.mark.parametrize("loss", ["hl_gauss", "two_hot", "mse"])
+def test_critics_learn_a_fixed_target(getkey, loss):
+    """Every step of this batch reaches its goal: all critics' values go to 1."""
+    config = dataclasses.replace(SMALL, value_loss=loss, critic_lr=3e-3)
+    learner, state = _init(getkey, config)
+    batch = _batch(getkey, 16, jnp.ones((16,)))
+    step = eqx.filter_jit(lambda s, k: learner.update(s, batch, k))
+    for _ in range(150):
+        state, metrics = step(state, getkey())
+    assert metrics["target_q"] == 1.0 and metrics["target_clipped"] == 0.0
+    assert metrics["q_min"] > 0.9, metrics
+    assert tree_finite(state)
+
+
+def test_target_critics_follow_by_polyak_averaging(getkey):
+    learner, state = _init(getkey, dataclasses.replace(SMALL, tau=0.1))
+    new, _ = eqx.filter_jit(lambda s, k: learner.update(s, _batch(getkey, 8), k))(state, getkey())
+    params = lambda c: eqx.filter(c, eqx.is_inexact_array)  # noqa: E731
+    expected = jax.tree.map(
+        lambda old, cur: 0.9 * old + 0.1 * cur, params(state.target_critic), params(new.critic)
+    )
+    assert tree_allclose(params(new.target_critic), expected, rtol=1e-6, atol=1e-7)
+    assert not tree_allclose(params(new.critic), params(state.critic))
+
+
+def test_update_compiles_to_the_same_program_at_depth_4_and_1024(getkey):
+    sizes = []
+    for depth in (4, 1024):
+        config = dataclasses.replace(
+            SMALL, actor_width=8, critic_width=8, actor_depth=depth, critic_depth=depth
+        )
+        learner = TD(config)
+        state = eqx.filter_eval_shape(
+            lambda k, n=learner: n.init(k, obs_size=4, goal_size=2, action_size=2), getkey()
+        )
+        jaxpr = jax.make_jaxpr(lambda s, b, k, n=learner: n.update(s, b, k))(
+            state, _batch(getkey, 4), getkey()
+        )
+        sizes.append(count_eqns(jaxpr.jaxpr))
+    assert sizes[0] == sizes[1]

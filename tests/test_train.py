@@ -1,0 +1,295 @@
+"""The generic trainer and its run loop: batches, resume, files, locks and divergence.
+
+Every run here uses one tiny configuration, so the whole file compiles its programs once."""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+from deepcrl.crl import CRL, CRLConfig
+from deepcrl.envs import MazeConfig
+from deepcrl.td import TD, TDConfig
+from deepcrl.train import (
+    CheckpointError,
+    DivergenceError,
+    RunConfig,
+    RunLockedError,
+    TrainConfig,
+    Trainer,
+    load_history,
+    metrics as M,
+    run,
+    seed_keys,
+)
+from deepcrl.train._files import checkpoint_dirs, run_lock
+from deepcrl.train._run import _advance, _check_divergence, _init
+
+from .helpers import tree_allclose
+
+# The rates decay over exactly the 10-iteration runs below (8 learning iterations × 3 SGD
+# steps), so that resuming must continue the schedule's step count too.
+LEARNER = CRLConfig(
+    actor_width=16,
+    critic_width=16,
+    repr_dim=8,
+    actor_lr=1e-3,
+    critic_lr=1e-3,
+    lr_schedule="cosine",
+    lr_decay_updates=24,
+    eval_actor_decay=0.5,
+)
+MAZE = MazeConfig(episode_length=20)
+TRAIN = TrainConfig(
+    num_envs=4, unroll_length=10, sgd_steps=3, batch_size=8, buffer_capacity=40, num_eval_envs=4
+)
+PER_ITER = TRAIN.num_envs * TRAIN.unroll_length
+
+
+def _trainer(learner=LEARNER, train=TRAIN, maze=MAZE) -> Trainer:
+    make = CRL if isinstance(learner, CRLConfig) else TD
+    return Trainer(make(learner), maze.make(), maze.make_eval(), train)
+
+
+def _run(out, iterations, trainer=None, **kwargs):
+    kwargs = {"eval_every": 2, "progress": False, "plots": False} | kwargs
+    config = RunConfig(total_env_steps=iterations * PER_ITER, out_dir=str(out), **kwargs)
+    return run(trainer or _trainer(), config)
+
+
+def _raw(x):
+    return jr.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+
+def _same(a, b) -> bool:
+    leaves = lambda t: jax.tree.leaves(jax.tree.map(_raw, t))  # noqa: E731
+    return tree_allclose(leaves(a), leaves(b), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------ batches
+
+
+def test_batches_pair_steps_with_their_next_step_and_future_goals(getkey):
+    trainer = _trainer()
+    state = _init(trainer, seed_keys(0, 1))
+    state, _ = _advance(trainer, state, jnp.asarray(trainer.warmup_iterations), jnp.asarray(False))
+    first = jax.tree.map(lambda x: x[0], state)
+    trainer = _trainer(train=dataclasses.replace(TRAIN, random_goals=0.5, batch_size=64))
+    batch = eqx.filter_jit(lambda t, b, k: t.sample_batch(b, k))(trainer, first.buffer, getkey())
+    cell = trainer.env.layout.cell_size
+    stored = first.buffer.data.obs.reshape(-1, first.buffer.data.obs.shape[-1]) / cell
+
+    def nearest(points):
+        return jnp.min(jnp.linalg.norm(points[:, None, :2] - stored[None, :, :2], axis=-1), 1)
+
+    # Observations, next observations and goals are stored positions, in cell units.
+    assert jnp.all(nearest(batch.obs) < 1e-6) and jnp.all(nearest(batch.next_obs) < 1e-6)
+    assert jnp.all(nearest(batch.goal) < 1e-6)
+    # The next step is one env step away (at most max_step per axis), never a reset jump.
+    step = jnp.abs(batch.next_obs[:, :2] - batch.obs[:, :2]) * cell
+    assert jnp.all(step <= trainer.env.body.max_step + 1e-4)
+    # The reward says whether the next step reaches the goal, on raw distances.
+    dist = jnp.linalg.norm(batch.next_obs[:, :2] - batch.goal, axis=-1) * cell
+    np.testing.assert_array_equal(
+        batch.reward, np.asarray(dist < trainer.env.goal_threshold, np.float32)
+    )
+
+
+def test_env_and_eval_env_must_agree_on_sizes():
+    with pytest.raises(ValueError, match="obs_size"):
+        Trainer(CRL(LEARNER), MAZE.make(), MazeConfig(body="ant").make_eval(), TRAIN)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_envs=0), "num_envs"),
+        (dict(discount=1.0), "discount"),
+        (dict(discount=float("nan")), "discount"),
+        (dict(random_goals=1.5), "random_goals"),
+        (dict(unroll_length=50, buffer_capacity=40), "unroll_length"),
+        (dict(window=1), "window"),
+        (dict(window=0), "window"),  # 0 is not a way to ask for the default
+    ],
+)
+def test_bad_train_config_is_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(TRAIN, **kwargs)
+
+
+# ------------------------------------------------------------------ runs and files
+
+
+def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
+    result = _run(tmp_path, 8, plots=True)
+    assert int(result.state.iteration[0]) == 8
+    rows = load_history(tmp_path)
+    # Warm-up (ceil(window 20 / unroll 10) = 2 iterations) only collects: no evaluation.
+    assert [r[M.ITERATION] for r in rows] == [4, 6, 8]
+    assert [r[M.SGD_STEPS] for r in rows] == [6, 12, 18]
+    for r in rows:
+        assert 0.0 <= r[M.EVAL_SUCCESS] <= 1.0
+        assert 0.0 <= r[M.EVAL_TIME_AT_GOAL] <= MAZE.episode_length
+        assert r[M.ENV_STEPS_PER_S] > 0 and np.isfinite(r[M.CRITIC_LOSS])
+    assert (tmp_path / "metrics.csv").read_text().startswith("iteration,env_steps")
+    for name in ("learning_curve.png", "value_heatmap.png", "trajectories.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    assert json.loads((tmp_path / "summary.json").read_text()) == rows[-1]
+    # Two checkpoints are kept: the newest and the one before it.
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000006", "000000008"]
+
+
+def test_resumed_run_continues_exactly(tmp_path):
+    straight = _run(tmp_path / "a", 10)
+    _run(tmp_path / "b", 6)
+    resumed = _run(tmp_path / "b", 10)
+    assert _same(straight.state, resumed.state)
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k not in (M.TIME, M.ENV_STEPS_PER_S)} for r in rows]
+
+    assert strip(straight.history) == strip(resumed.history)
+    assert strip(load_history(tmp_path / "b")) == strip(straight.history)
+
+
+def test_resume_refuses_another_configuration_before_reading_the_state(tmp_path):
+    _run(tmp_path, 4)
+    deeper = dataclasses.replace(LEARNER, critic_depth=8)
+    with pytest.raises(ValueError, match=r"another config: learner.critic_depth: 4 .* != 8"):
+        _run(tmp_path, 6, _trainer(deeper))
+    with pytest.raises(ValueError, match="another num_seeds"):
+        _run(tmp_path, 6, num_seeds=2)
+    with pytest.raises(ValueError, match="another config: .*layout"):
+        _run(tmp_path, 6, _trainer(maze=dataclasses.replace(MAZE, layout="u4_maze")))
+    with pytest.raises(ValueError, match="another config: learner.learner: 'CRL'"):
+        _run(tmp_path, 6, _trainer(TDConfig(actor_width=16, critic_width=16)))
+    # A smaller budget than the run already made is refused, and config.json is untouched.
+    before = (tmp_path / "config.json").read_text()
+    with pytest.raises(ValueError, match="already made 4 iterations"):
+        _run(tmp_path, 3)
+    assert (tmp_path / "config.json").read_text() == before
+
+
+def test_damaged_files_name_themselves_and_the_way_out(tmp_path):
+    _run(tmp_path, 6)
+    newest, previous = checkpoint_dirs(tmp_path)[::-1]
+    # A kill between writing a checkpoint's files leaves only a temporary directory.
+    (tmp_path / "checkpoints" / ".000000008.123.tmp").mkdir()
+    (newest / "state.eqx").write_bytes((newest / "state.eqx").read_bytes()[:100])
+    with pytest.raises(
+        CheckpointError, match=f"{newest / 'state.eqx'}.*delete {newest}.*{previous}"
+    ):
+        _run(tmp_path, 8)
+    (newest / "meta.json").write_text('{"iteration": 6, "sha')
+    with pytest.raises(CheckpointError, match=f"{newest / 'meta.json'}.*damaged"):
+        _run(tmp_path, 8)
+    # Following the advice resumes from the previous checkpoint.
+    import shutil
+
+    shutil.rmtree(newest)
+    result = _run(tmp_path, 6)
+    assert [r[M.ITERATION] for r in result.history] == [4, 6]
+    # A torn metrics line is named; the checkpoint's history rewrites the file on resume.
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"iteration": 8, "eval/suc')
+    with pytest.raises(CheckpointError, match="metrics.jsonl line 3"):
+        load_history(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text("")  # emptied: the checkpoint still has it all
+    assert [r[M.ITERATION] for r in _run(tmp_path, 6).history] == [4, 6]
+    assert len(load_history(tmp_path)) == 2
+
+
+def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
+    with run_lock(tmp_path), pytest.raises(RunLockedError, match="Another run"):
+        _run(tmp_path, 4)
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    _run(tmp_path, 4)
+    with pytest.raises(DivergenceError, match=r"iterations 4–6.*train/critic_loss.*kept"):
+        _run(tmp_path, 8, max_loss=1e-3)  # any loss "explodes" past this bound
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000004"]
+    # Non-finite parameters are caught too (here after a learning rate of inf).
+    trainer = _trainer()
+    state = _init(trainer, seed_keys(0, 1))
+    bad = eqx.tree_at(lambda s: s.learner.log_alpha, state, jnp.full((1,), jnp.nan))
+    with pytest.raises(DivergenceError, match="parameters"):
+        _check_divergence(bad, {}, RunConfig(), tmp_path, 0, 2)
+    json.loads((tmp_path / "config.json").read_text())  # outputs stay valid JSON
+
+
+def test_seeds_run_vmapped_with_the_single_run_keys(tmp_path):
+    trainer = _trainer()
+    single, pair = _init(trainer, seed_keys(0, 1)), _init(trainer, seed_keys(0, 2))
+    # Seed 0 of a multi-seed run starts exactly as the single-seed run (same key, same init).
+    assert _same(jax.tree.map(lambda x: x[0], pair), jax.tree.map(lambda x: x[0], single))
+    trained = _run(tmp_path, 6, num_seeds=2)
+    first, second = (jax.tree.map(lambda x, s=s: x[s], trained.state.learner) for s in (0, 1))
+    assert not tree_allclose(first, second)
+    assert len(trained.history[-1][M.EVAL_SUCCESS + M.PER_SEED]) == 2
+
+
+# --------------------------------------------------------------------- the CLIs
+
+
+def _example(name):
+    path = Path(__file__).parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # tyro reads the dataclasses' source for their docs
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY_FLAGS = {
+    "learner.actor-width": 16, "learner.critic-width": 16,
+    "learner.actor-lr": 1e-3, "learner.critic-lr": 1e-3, "learner.alpha-lr": 3e-4,
+    "learner.eval-actor-decay": 0.5, "learner.lr-schedule": "cosine",
+    "learner.lr-decay-updates": 24,
+    "env.chain-goals": 0.0, "env.episode-length": 20,
+    "train.num-envs": 4, "train.unroll-length": 10, "train.sgd-steps": 3,
+    "train.batch-size": 8, "train.buffer-capacity": 40, "train.num-eval-envs": 4,
+    "train.random-goals": 0.0, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("example", ["train_crl", "train_td"])
+def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, example):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    flags = TINY_FLAGS | {"run.out-dir": tmp_path / "run", "run.num-seeds": 2}
+    if example == "train_crl":
+        flags |= {"learner.repr-dim": 8}
+    argv = [f"{example}.py", "point", "--run.no-plots", "--run.no-progress"]
+    argv += [f"--{k}={v}" for k, v in flags.items()]
+    monkeypatch.setattr(sys, "argv", argv)
+    _example(example).main()
+    out = capsys.readouterr().out
+    assert "Final evaluation after 240 env steps: success" in out
+    assert "mean of the last 2 evaluations: success" in out
+    assert "Over 2 seeds: final success" in out
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["train"] == dataclasses.asdict(TRAIN)
+    assert saved["config"]["learner"]["learner"] == {"train_crl": "CRL", "train_td": "TD"}[example]
+    assert os.listdir(tmp_path / "cache")  # the compilation cache was written
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["train_crl", "train_td"])
+def test_point_presets_reach_their_success_target(tmp_path, example):
+    """The README's commands: at least 80% evaluation success on the far goals."""
+    args = _example(example).PRESETS["point"][1]
+    make = CRL if example == "train_crl" else TD
+    trainer = Trainer(make(args.learner), args.env.make(), args.env.make_eval(), args.train)
+    config = dataclasses.replace(args.run, out_dir=str(tmp_path), progress=False)
+    result = run(trainer, config)
+    assert result.final[M.EVAL_SUCCESS] >= 0.8
