@@ -1,4 +1,4 @@
-"""Sessions: `nox` runs the tests; `nox -s lint typecheck docs bench` run the rest."""
+"""Sessions: `nox` runs the tests; `nox -s slow lint typecheck docs bench` run the rest."""
 
 import nox
 
@@ -18,6 +18,13 @@ def tests(session: nox.Session) -> None:
     """Run the test suite; extra arguments go to pytest (e.g. `nox -s tests -- -m slow`)."""
     _install(session, "test")
     session.run("pytest", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+
+
+@nox.session(python="3.11")
+def slow(session: nox.Session) -> None:
+    """The slow tests (learning targets of the presets; tens of minutes on 2 cores)."""
+    _install(session, "test")
+    session.run("pytest", "-m", "slow", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session(python="3.11")

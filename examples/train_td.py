@@ -15,8 +15,8 @@ resumes an interrupted run.
 
 import dataclasses
 
-from deepcrl.td import TD, TDConfig
 from deepcrl.envs import MazeConfig
+from deepcrl.td import TD, TDConfig
 from deepcrl.train import RunConfig, TrainConfig
 from deepcrl.train._cli import train_main
 

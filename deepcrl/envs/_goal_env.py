@@ -75,8 +75,9 @@ class AbstractGoalEnv(eqx.Module):
         """The first state of an episode; every later reset follows from `key`."""
 
     @abc.abstractmethod
-    def step(self, state: AbstractGoalEnvState, action: Float[Array, " action"]) -> Any:
-        """The next state (the first of a new episode when this step ended one)."""
+    def step(self, state: Any, action: Float[Array, " action"]) -> Any:
+        """The next state (the first of a new episode when this step ended one); `state` is
+        this environment's own state type."""
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
