@@ -15,9 +15,11 @@ def _install(session: nox.Session, *groups: str, extras: str = "examples") -> No
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Run the test suite; extra arguments go to pytest (e.g. `nox -s tests -- -m slow`)."""
+    """Run the test suite on every core (one test file per worker, so the tests of a file
+    share their compiled programs); extra arguments go to pytest."""
     _install(session, "test")
-    session.run("pytest", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+    workers = ["-n", "auto", "--dist", "loadfile"]
+    session.run("pytest", *workers, *session.posargs, env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session(python="3.11")

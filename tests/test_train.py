@@ -5,7 +5,6 @@ Every run here uses one tiny configuration, so the whole file compiles its progr
 import dataclasses
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -61,7 +60,8 @@ def _trainer(learner=LEARNER, train=TRAIN, maze=MAZE) -> Trainer:
 
 
 def _run(out, iterations, trainer=None, **kwargs):
-    kwargs = {"eval_every": 2, "progress": False, "plots": False} | kwargs
+    # Two seeds everywhere: one set of compiled programs serves every run in this file.
+    kwargs = {"eval_every": 2, "progress": False, "plots": False, "num_seeds": 2} | kwargs
     config = RunConfig(total_env_steps=iterations * PER_ITER, out_dir=str(out), **kwargs)
     return run(trainer or _trainer(), config)
 
@@ -80,7 +80,7 @@ def _same(a, b) -> bool:
 
 def test_batches_pair_steps_with_their_next_step_and_future_goals(getkey):
     trainer = _trainer()
-    state = _init(trainer, seed_keys(0, 1))
+    state = _init(trainer, seed_keys(0, 2))
     state, _ = _advance(trainer, state, jnp.asarray(trainer.warmup_iterations), jnp.asarray(False))
     first = jax.tree.map(lambda x: x[0], state)
     trainer = _trainer(train=dataclasses.replace(TRAIN, random_goals=0.5, batch_size=64))
@@ -167,7 +167,7 @@ def test_resume_refuses_another_configuration_before_reading_the_state(tmp_path)
     with pytest.raises(ValueError, match=r"another config: learner.critic_depth: 4 .* != 8"):
         _run(tmp_path, 6, _trainer(deeper))
     with pytest.raises(ValueError, match="another num_seeds"):
-        _run(tmp_path, 6, num_seeds=2)
+        _run(tmp_path, 6, num_seeds=3)
     with pytest.raises(ValueError, match="another config: .*layout"):
         _run(tmp_path, 6, _trainer(maze=dataclasses.replace(MAZE, layout="u4_maze")))
     with pytest.raises(ValueError, match="another config: learner.learner: 'CRL'"):
@@ -220,8 +220,8 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000004"]
     # Non-finite parameters are caught too (here after a learning rate of inf).
     trainer = _trainer()
-    state = _init(trainer, seed_keys(0, 1))
-    bad = eqx.tree_at(lambda s: s.learner.log_alpha, state, jnp.full((1,), jnp.nan))
+    state = _init(trainer, seed_keys(0, 2))
+    bad = eqx.tree_at(lambda s: s.learner.log_alpha, state, jnp.full((2,), jnp.nan))
     with pytest.raises(DivergenceError, match="parameters"):
         _check_divergence(bad, {}, RunConfig(), tmp_path, 0, 2)
     json.loads((tmp_path / "config.json").read_text())  # outputs stay valid JSON
@@ -232,7 +232,7 @@ def test_seeds_run_vmapped_with_the_single_run_keys(tmp_path):
     single, pair = _init(trainer, seed_keys(0, 1)), _init(trainer, seed_keys(0, 2))
     # Seed 0 of a multi-seed run starts exactly as the single-seed run (same key, same init).
     assert _same(jax.tree.map(lambda x: x[0], pair), jax.tree.map(lambda x: x[0], single))
-    trained = _run(tmp_path, 6, num_seeds=2)
+    trained = _run(tmp_path, 6)
     first, second = (jax.tree.map(lambda x, s=s: x[s], trained.state.learner) for s in (0, 1))
     assert not tree_allclose(first, second)
     assert len(trained.history[-1][M.EVAL_SUCCESS + M.PER_SEED]) == 2
@@ -280,7 +280,8 @@ def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, e
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["train"] == dataclasses.asdict(TRAIN)
     assert saved["config"]["learner"]["learner"] == {"train_crl": "CRL", "train_td": "TD"}[example]
-    assert os.listdir(tmp_path / "cache")  # the compilation cache was written
+    # Reruns skip compilation: the cache lives under $XDG_CACHE_HOME.
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "deepcrl" / "jax")
 
 
 @pytest.mark.slow

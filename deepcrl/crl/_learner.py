@@ -106,10 +106,17 @@ class CRL(AbstractLearner):
             decay_updates(self.config, self.total_updates)
 
     def with_total_updates(self, total_updates: int) -> "CRL":
-        return dataclasses.replace(self, total_updates=total_updates)
+        decay_updates(self.config, total_updates)  # refuses a decay that stops learning early
+        if self.config.lr_schedule == "cosine" and self.config.lr_decay_updates is None:
+            return dataclasses.replace(self, total_updates=total_updates)
+        # The run's length changes nothing here: keep the static fields, and so the compiled
+        # programs, of every run length equal.
+        return self
 
     def describe(self) -> dict[str, Any]:
-        decay = decay_updates(self.config, self.total_updates) if self.total_updates else None
+        c = self.config
+        whole_run = c.lr_schedule == "cosine" and c.lr_decay_updates is None
+        decay = self.total_updates if whole_run else decay_updates(c, None)
         return super().describe() | {"lr_decay": decay}
 
     def _optimisers(self) -> tuple[optax.GradientTransformation, ...]:
@@ -221,12 +228,14 @@ class CRL(AbstractLearner):
         goal: Float[Array, "batch goal"],
         key: PRNGKeyArray,
     ) -> Float[Array, "batch action"]:
+        """A sample of the tanh-Gaussian actor (exploration)."""
         action, _ = state.actor.sample(obs, goal, key=key)
         return action
 
     def act_eval(
         self, state: CRLState, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
     ) -> Float[Array, "batch action"]:
+        """`tanh(mean)` of the evaluation actor (the running average, see `eval_actor_decay`)."""
         return state.eval_actor.deterministic(obs, goal)
 
     def value(
@@ -236,4 +245,5 @@ class CRL(AbstractLearner):
         action: Float[Array, "batch action"],
         goal: Float[Array, "batch goal"],
     ) -> Float[Array, " batch"]:
+        """The critic's energy `f(s, a, g)`."""
         return state.critic(obs, action, goal)

@@ -103,7 +103,7 @@ def sample_relabelled(
     whatever the number of valid rows (even when it is below `batch_size`) and every valid
     row equally likely; with the usual sizes (512 × 1000 rows, batches of a few hundred)
     repeats are rare. Only the trajectory ids of the windows are materialised: the data of
-    the `2 × batch_size` chosen steps is gathered straight from the ring.
+    the `3 × batch_size` chosen steps (now, next, future) is gathered straight from the ring.
 
     **Arguments:**
 

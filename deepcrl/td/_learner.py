@@ -200,10 +200,17 @@ class TD(AbstractLearner):
             decay_updates(self.config, self.total_updates)
 
     def with_total_updates(self, total_updates: int) -> "TD":
-        return dataclasses.replace(self, total_updates=total_updates)
+        decay_updates(self.config, total_updates)  # refuses a decay that stops learning early
+        if self.config.lr_schedule == "cosine" and self.config.lr_decay_updates is None:
+            return dataclasses.replace(self, total_updates=total_updates)
+        # The run's length changes nothing here: keep the static fields, and so the compiled
+        # programs, of every run length equal.
+        return self
 
     def describe(self) -> dict[str, Any]:
-        decay = decay_updates(self.config, self.total_updates) if self.total_updates else None
+        c = self.config
+        whole_run = c.lr_schedule == "cosine" and c.lr_decay_updates is None
+        decay = self.total_updates if whole_run else decay_updates(c, None)
         return super().describe() | {"lr_decay": decay}
 
     @property
@@ -222,6 +229,7 @@ class TD(AbstractLearner):
     def init(
         self, key: PRNGKeyArray, *, obs_size: int, goal_size: int, action_size: int
     ) -> TDState:
+        """Fresh actor and critics (targets equal to the critics), α = `initial_alpha`."""
         c = self.config
         actor_key, critic_key = jr.split(key)
         actor = TanhGaussianActor(
@@ -330,12 +338,14 @@ class TD(AbstractLearner):
         goal: Float[Array, "batch goal"],
         key: PRNGKeyArray,
     ) -> Float[Array, "batch action"]:
+        """A sample of the tanh-Gaussian actor (exploration)."""
         action, _ = state.actor.sample(obs, goal, key=key)
         return action
 
     def act_eval(
         self, state: TDState, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
     ) -> Float[Array, "batch action"]:
+        """`tanh(mean)` of the evaluation actor (the running average, see `eval_actor_decay`)."""
         return state.eval_actor.deterministic(obs, goal)
 
     def value(

@@ -63,8 +63,7 @@ def summary(result: RunResult, episode_length: int) -> str:
         text += (
             f"\nOver {seeds.size} seeds: final success {seeds.mean():.1%} "
             f"(95% bootstrap interval {low:.1%}–{high:.1%}); {np.sum(seeds >= 0.95)} of "
-            f"{seeds.size} seeds at ≥ 95%; per seed: "
-            + ", ".join(f"{s:.0%}" for s in seeds)
+            f"{seeds.size} seeds at ≥ 95%; per seed: " + ", ".join(f"{s:.0%}" for s in seeds)
         )
     return text
 

@@ -142,13 +142,17 @@ def value_heatmap(trainer: Trainer, state: TrainState, path: Path, goal_cell: An
     plt.close(fig)
 
 
-def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int = 8) -> None:
-    """Evaluation episodes of the deterministic actor, drawn over the maze."""
+def trajectories_plot(
+    trainer: Trainer, path: Path, episodes: tuple[Any, Any] | None = None, *, state: Any = None
+) -> None:
+    """Evaluation episodes of the deterministic actor, drawn over the maze: `episodes` as
+    recorded by `Trainer.evaluate` (xy, goals), or new ones of `state`."""
     plt = _pyplot()
     layout = _maze(trainer).layout
-    evaluate = eqx.filter_jit(lambda t, s, k: t.evaluate(s, k, record=num))
-    _, (xy, goals) = evaluate(trainer, state, jr.key(0))
-    xy, goals = np.asarray(xy), np.asarray(goals)
+    if episodes is None:
+        evaluate = eqx.filter_jit(lambda t, s, k: t.evaluate(s, k, record=8))
+        _, episodes = evaluate(trainer, state, jr.key(0))
+    xy, goals = np.asarray(episodes[0]), np.asarray(episodes[1])
     fig, ax = plt.subplots(figsize=(5, 5))
     plot_layout(layout, ax, title="evaluation trajectories (stars: goals)")
     colours = plt.get_cmap("tab10")
@@ -169,15 +173,19 @@ def trajectories_plot(trainer: Trainer, state: TrainState, path: Path, num: int 
 
 
 def save_run_plots(
-    trainer: Trainer, state: TrainState, history: list[dict[str, Any]], out: Path
+    trainer: Trainer,
+    state: TrainState,
+    history: list[dict[str, Any]],
+    out: Path,
+    episodes: tuple[Any, Any] | None = None,
 ) -> None:
-    """Write `learning_curve.png`, and for mazes `value_heatmap.png` and `trajectories.png`,
-    into `out`."""
+    """Write `learning_curve.png`, and for mazes `value_heatmap.png` and `trajectories.png`
+    (from the recorded evaluation `episodes` when given), into `out`."""
     learning_curve(history, out / "learning_curve.png")
     if not isinstance(trainer.eval_env, Maze):
         return
     value_heatmap(trainer, state, out / "value_heatmap.png")
-    trajectories_plot(trainer, state, out / "trajectories.png")
+    trajectories_plot(trainer, out / "trajectories.png", episodes, state=state)
 
 
 def _maze(trainer: Trainer) -> Maze:

@@ -96,8 +96,12 @@ def _advance_fn(trainer: Trainer, state: TrainState, iterations: Any, learn: Any
     return trainer.advance(state, iterations, learn)
 
 
+RECORDED_EPISODES = 8
+"""Evaluation episodes whose trajectories every evaluation keeps (for the plots)."""
+
+
 def _evaluate_fn(trainer: Trainer, state: TrainState, key: jax.Array) -> Any:
-    return trainer.evaluate(state, key)
+    return trainer.evaluate(state, key, record=RECORDED_EPISODES)
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -175,8 +179,10 @@ def _run_locked(
         to_json({"config": trainer.describe(), "seed": rc.seed, "num_seeds": rc.num_seeds})
     )
     state, history = _start(trainer, rc, out, identity, total_iters)
+    write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
 
+    episodes = None
     bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
     start_time = time.perf_counter() - (history[-1][M.TIME] if history else 0.0)
     try:
@@ -196,7 +202,7 @@ def _run_locked(
             if not learn:
                 continue
             _check_divergence(state, metrics, rc, out, iteration, stop)
-            row = _evaluate_row(trainer, state, rc, metrics)
+            row, episodes = _evaluate_row(trainer, state, rc, metrics)
             row[M.ENV_STEPS_PER_S] = rate
             row[M.TIME] = time.perf_counter() - start_time
             history.append(row)
@@ -221,7 +227,8 @@ def _run_locked(
     if rc.plots and history:
         from ._plots import save_run_plots
 
-        save_run_plots(trainer, jax.tree.map(lambda x: x[0], state), history, out)
+        first = jax.tree.map(lambda x: x[0], (state, episodes))
+        save_run_plots(trainer, first[0], history, out, None if episodes is None else first[1])
     atomic_write_text(out / "summary.json", to_json(final))
     return RunResult(state=state, history=history, final=final)
 
@@ -260,7 +267,8 @@ def _start(
 def _difference(saved: Any, now: Any, where: str = "") -> str:
     """The first path at which two JSON values differ, e.g. `learner.critic_depth: 4 != 16`."""
     if isinstance(saved, dict) and isinstance(now, dict):
-        for key in sorted(set(saved) | set(now)):
+        # The learner's class first: when it differs, every other difference follows from it.
+        for key in sorted(set(saved) | set(now), key=lambda k: (k != "learner", k)):
             if saved.get(key) != now.get(key):
                 return _difference(saved.get(key), now.get(key), f"{where}.{key}" if where else key)
     return f"{where or 'value'}: {saved!r} (checkpoint) != {now!r} (now)"
@@ -294,13 +302,13 @@ def _check_divergence(
 
 def _evaluate_row(
     trainer: Trainer, state: TrainState, rc: RunConfig, train_metrics: dict[str, np.ndarray]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Any]:
     iteration = int(state.iteration[0])
     # Evaluation keys depend on the iteration only: a resumed run evaluates identically.
     eval_keys = jax.vmap(lambda k: jr.fold_in(k, iteration))(
         seed_keys(rc.seed + 1_000_003, rc.num_seeds)
     )
-    metrics, _ = _evaluate(trainer, state, eval_keys)
+    metrics, episodes = _evaluate(trainer, state, eval_keys)
     learning = max(iteration - trainer.warmup_iterations, 0)
     row: dict[str, Any] = {
         M.ITERATION: iteration,
@@ -312,7 +320,7 @@ def _evaluate_row(
         row[name] = float(per_seed.mean())
         if name.startswith("eval/") and per_seed.size > 1:
             row[name + M.PER_SEED] = per_seed.tolist()
-    return row
+    return row, episodes
 
 
 class _NoBar:
