@@ -151,8 +151,10 @@ def trajectories_plot(
     layout = _maze(trainer).layout
     if episodes is None:
         evaluate = eqx.filter_jit(lambda t, s, k: t.evaluate(s, k, record=8))
-        _, episodes = evaluate(trainer, state, jr.key(0))
-    xy, goals = np.asarray(episodes[0]), np.asarray(episodes[1])
+        _, (xy, goals) = evaluate(trainer, state, jr.key(0))
+    else:
+        xy, goals = episodes
+    xy, goals = np.asarray(xy), np.asarray(goals)
     fig, ax = plt.subplots(figsize=(5, 5))
     plot_layout(layout, ax, title="evaluation trajectories (stars: goals)")
     colours = plt.get_cmap("tab10")
