@@ -16,9 +16,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import train_crl
+import train_td
 
 from deepcrl.crl import CRL
-from deepcrl.td import TD, TDConfig
+from deepcrl.td import TD
 from deepcrl.train import RunConfig, Trainer, load_history, metrics as M, run
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
@@ -30,31 +32,16 @@ SCALES = {
 }
 
 
-def _presets():
-    import importlib.util
-
-    here = Path(__file__).parent
-    out = {}
-    for name in ("train_crl", "train_td"):
-        spec = importlib.util.spec_from_file_location(name, here / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        out[name] = module.PRESETS["point"][1]
-    return out
-
-
-def trainer_for(kind: str, depth: int, layout: str, presets) -> tuple[Trainer, RunConfig]:
-    args = presets["train_crl" if kind == "crl" else "train_td"]
-    env = dataclasses.replace(args.env, layout=layout)
+def trainer_for(kind: str, depth: int, layout: str) -> tuple[Trainer, RunConfig]:
+    deep = {"actor_depth": depth, "critic_depth": depth}
     if kind == "crl":
-        learner = CRL(dataclasses.replace(args.learner, critic_depth=depth, actor_depth=depth))
+        args = train_crl.PRESETS["point"][1]
+        learner = CRL(dataclasses.replace(args.learner, **deep))
     else:
-        config: TDConfig = args.learner
+        args = train_td.PRESETS["point"][1]
         loss = kind.removeprefix("td-")
-        learner = TD(
-            dataclasses.replace(config, value_loss=loss, critic_depth=depth, actor_depth=depth)
-        )
+        learner = TD(dataclasses.replace(args.learner, value_loss=loss, **deep))
+    env = dataclasses.replace(args.env, layout=layout)
     return Trainer(learner, env.make(), env.make_eval(), args.train), args.run
 
 
@@ -66,7 +53,6 @@ def main() -> None:
     args = parser.parse_args()
     enable_compilation_cache()
     depths, seeds, steps, layouts = SCALES[args.scale]
-    presets = _presets()
     out = Path(args.out) / args.scale
     results = []
     for layout in layouts:
@@ -74,7 +60,7 @@ def main() -> None:
             for kind in args.learners:
                 directory = out / f"{layout}-{kind}-d{depth}"
                 if not (directory / "summary.json").exists():
-                    trainer, run_config = trainer_for(kind, depth, layout, presets)
+                    trainer, run_config = trainer_for(kind, depth, layout)
                     print(f"== {layout} {kind} depth {depth}: {seeds} seeds × {steps:,} steps")
                     run(
                         trainer,

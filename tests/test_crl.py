@@ -12,7 +12,7 @@ from deepcrl.crl import CRL, CRLConfig
 from deepcrl.train import Batch
 from deepcrl.train._actor_critic import alpha_loss
 
-from .helpers import count_eqns, tree_allclose, tree_finite
+from .helpers import tree_allclose, tree_finite
 
 SMALL_AGENT = CRLConfig(actor_width=16, critic_width=16, repr_dim=8, actor_lr=1e-3, critic_lr=1e-3)
 
@@ -164,21 +164,3 @@ def test_a_decay_to_zero_before_the_run_ends_is_refused():
     CRL(dataclasses.replace(config, lr_final_scale=0.1)).with_total_updates(12)
     with pytest.raises(ValueError, match="whole run"):  # no length known: refused when used
         CRL(dataclasses.replace(config, lr_decay_updates=None)).lr_scale(0)
-
-
-def test_update_compiles_to_the_same_program_at_depth_4_and_1024(getkey):
-    """The residual stacks are scanned: depth adds no equations to the whole update."""
-    sizes = []
-    for depth in (4, 1024):
-        config = dataclasses.replace(
-            SMALL_AGENT, actor_width=8, critic_width=8, actor_depth=depth, critic_depth=depth
-        )
-        learner = CRL(config)
-        state = eqx.filter_eval_shape(
-            lambda k, n=learner: n.init(k, obs_size=4, goal_size=2, action_size=2), getkey()
-        )
-        jaxpr = jax.make_jaxpr(lambda s, b, k, n=learner: n.update(s, b, k))(
-            state, _batch(getkey, 4), getkey()
-        )
-        sizes.append(count_eqns(jaxpr.jaxpr))
-    assert sizes[0] == sizes[1]

@@ -28,7 +28,7 @@ _forward = eqx.filter_jit(lambda model, x: jax.vmap(model)(x))
 _grad = eqx.filter_jit(eqx.filter_grad(_loss))
 
 
-@settings(max_examples=6)  # each example compiles four programs
+@settings(max_examples=4)  # each example compiles four programs
 @given(
     num_blocks=st.integers(1, 4),
     width=st.sampled_from([1, 8, 32]),

@@ -13,7 +13,7 @@ from deepcrl.losses import MSE, HLGauss, TwoHot
 from deepcrl.td import TD, TDConfig, td_target
 from deepcrl.train import Batch
 
-from .helpers import count_eqns, tree_allclose, tree_finite
+from .helpers import tree_allclose, tree_finite
 
 SMALL = TDConfig(actor_width=16, critic_width=16, actor_lr=1e-3, critic_lr=1e-3)
 
@@ -117,20 +117,3 @@ def test_target_critics_follow_by_polyak_averaging(getkey):
     )
     assert tree_allclose(params(new.target_critic), expected, rtol=1e-6, atol=1e-7)
     assert not tree_allclose(params(new.critic), params(state.critic))
-
-
-def test_update_compiles_to_the_same_program_at_depth_4_and_1024(getkey):
-    sizes = []
-    for depth in (4, 1024):
-        config = dataclasses.replace(
-            SMALL, actor_width=8, critic_width=8, actor_depth=depth, critic_depth=depth
-        )
-        learner = TD(config)
-        state = eqx.filter_eval_shape(
-            lambda k, n=learner: n.init(k, obs_size=4, goal_size=2, action_size=2), getkey()
-        )
-        jaxpr = jax.make_jaxpr(lambda s, b, k, n=learner: n.update(s, b, k))(
-            state, _batch(getkey, 4), getkey()
-        )
-        sizes.append(count_eqns(jaxpr.jaxpr))
-    assert sizes[0] == sizes[1]

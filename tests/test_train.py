@@ -25,7 +25,9 @@ from deepcrl.train import (
     RunLockedError,
     TrainConfig,
     Trainer,
+    evaluate_seeds,
     load_history,
+    load_run,
     metrics as M,
     run,
     seed_keys,
@@ -59,11 +61,14 @@ def _trainer(learner=LEARNER, train=TRAIN, maze=MAZE) -> Trainer:
     return Trainer(make(learner), maze.make(), maze.make_eval(), train)
 
 
-def _run(out, iterations, trainer=None, **kwargs):
+def _config(out, iterations, **kwargs) -> RunConfig:
     # Two seeds everywhere: one set of compiled programs serves every run in this file.
     kwargs = {"eval_every": 2, "progress": False, "plots": False, "num_seeds": 2} | kwargs
-    config = RunConfig(total_env_steps=iterations * PER_ITER, out_dir=str(out), **kwargs)
-    return run(trainer or _trainer(), config)
+    return RunConfig(total_env_steps=iterations * PER_ITER, out_dir=str(out), **kwargs)
+
+
+def _run(out, iterations, trainer=None, **kwargs):
+    return run(trainer or _trainer(), _config(out, iterations, **kwargs))
 
 
 def _raw(x):
@@ -102,6 +107,22 @@ def test_batches_pair_steps_with_their_next_step_and_future_goals(getkey):
     np.testing.assert_array_equal(
         batch.reward, np.asarray(dist < trainer.env.goal_threshold, np.float32)
     )
+
+
+def test_load_run_gives_the_last_checkpoint_to_evaluate_again(tmp_path):
+    with pytest.raises(ValueError, match="No checkpoint"):
+        load_run(_trainer(), _config(tmp_path, 6))
+    result = _run(tmp_path, 6)
+    state, history = load_run(_trainer(), _config(tmp_path, 6))
+    assert _same(state, result.state)
+    assert history == load_history(tmp_path)
+    # One value per seed, and the same values for the same key.
+    metrics, _ = evaluate_seeds(_trainer(), state, jr.key(0))
+    again, _ = evaluate_seeds(_trainer(), state, jr.key(0))
+    assert metrics[M.EVAL_SUCCESS].shape == (2,)
+    np.testing.assert_array_equal(metrics[M.EVAL_TIME_AT_GOAL], again[M.EVAL_TIME_AT_GOAL])
+    with pytest.raises(ValueError, match="another config"):
+        load_run(_trainer(dataclasses.replace(LEARNER, critic_width=32)), _config(tmp_path, 6))
 
 
 def test_env_and_eval_env_must_agree_on_sizes():
@@ -263,7 +284,18 @@ TINY_FLAGS = {
 }  # fmt: skip
 
 
+@pytest.fixture
+def keep_cache_config():
+    """Restores the compilation cache settings that the command line changes."""
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    saved = {name: getattr(jax.config, name) for name in names}
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+
+
 @pytest.mark.parametrize("example", ["train_crl", "train_td"])
+@pytest.mark.usefixtures("keep_cache_config")
 def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, example):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     flags = TINY_FLAGS | {"run.out-dir": tmp_path / "run", "run.num-seeds": 2}

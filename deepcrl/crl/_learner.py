@@ -1,5 +1,4 @@
 import dataclasses
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -12,17 +11,15 @@ from ..losses import InfoNCEVariant, contrastive_metrics, infonce
 from ..nn import ContrastiveCritic, EnergyName, TanhGaussianActor
 from ..train import Batch
 from ..train._actor_critic import (
+    AbstractActorCritic,
+    AbstractActorCriticState,
     ActorCriticConfig,
     alpha_loss,
     apply_updates,
     check_float,
     check_int,
-    decay_updates,
-    learning_rate,
-    lr_scale,
     running_average,
 )
-from ..train._learner import AbstractLearner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +41,7 @@ class CRLConfig(ActorCriticConfig):
         check_float("logsumexp_penalty", self.logsumexp_penalty, low=0.0)
 
 
-class CRLState(eqx.Module):
+class CRLState(AbstractActorCriticState):
     """Everything contrastive RL learns: networks, temperature and optimiser states."""
 
     actor: TanhGaussianActor
@@ -85,7 +82,7 @@ def actor_loss(
     return jnp.mean(alpha * log_prob - q), log_prob
 
 
-class CRL(AbstractLearner):
+class CRL(AbstractActorCritic[CRLConfig]):
     """Contrastive RL: a critic `f(s, a, g) = energy(φ(s, a), ψ(g))` trained with InfoNCE
     over the batch (the other rows' goals are the negatives), and a tanh-Gaussian actor
     that maximises it, with an auto-tuned entropy temperature. No reward, no target network.
@@ -101,52 +98,14 @@ class CRL(AbstractLearner):
     total_updates: int | None = eqx.field(static=True, default=None)
     """SGD steps of the whole run (for `lr_schedule="cosine"`), set by `with_total_updates`."""
 
-    def __check_init__(self):
-        if self.total_updates is not None:  # refuses a decay that stops learning early
-            decay_updates(self.config, self.total_updates)
-
-    def with_total_updates(self, total_updates: int) -> "CRL":
-        decay_updates(self.config, total_updates)  # refuses a decay that stops learning early
-        if self.config.lr_schedule == "cosine" and self.config.lr_decay_updates is None:
-            return dataclasses.replace(self, total_updates=total_updates)
-        # The run's length changes nothing here: keep the static fields, and so the compiled
-        # programs, of every run length equal.
-        return self
-
-    def describe(self) -> dict[str, Any]:
-        c = self.config
-        whole_run = c.lr_schedule == "cosine" and c.lr_decay_updates is None
-        decay = self.total_updates if whole_run else decay_updates(c, None)
-        return super().describe() | {"lr_decay": decay}
-
-    def _optimisers(self) -> tuple[optax.GradientTransformation, ...]:
-        c = self.config
-        decay = decay_updates(c, self.total_updates)
-        return (
-            optax.adam(learning_rate(c.actor_lr, decay, c.lr_final_scale)),
-            optax.adam(learning_rate(c.critic_lr, decay, c.lr_final_scale)),
-            optax.adam(c.alpha_lr),
-        )
-
-    def lr_scale(self, updates: Int[Array, ""] | int) -> Float[Array, ""]:
-        """The actor's and critic's learning rates after `updates` SGD steps, over their peaks."""
-        decay = decay_updates(self.config, self.total_updates)
-        return lr_scale(decay, self.config.lr_final_scale, updates)
-
     def init(
         self, key: PRNGKeyArray, *, obs_size: int, goal_size: int, action_size: int
     ) -> CRLState:
         """Fresh networks (log α = 0) and optimiser states."""
         c = self.config
         actor_key, critic_key = jr.split(key)
-        actor = TanhGaussianActor(
-            obs_size,
-            goal_size,
-            action_size,
-            width=c.actor_width,
-            depth=c.actor_depth,
-            remat=c.remat,
-            key=actor_key,
+        actor = self.make_actor(
+            actor_key, obs_size=obs_size, goal_size=goal_size, action_size=action_size
         )
         critic = ContrastiveCritic(
             obs_size,
@@ -160,7 +119,7 @@ class CRL(AbstractLearner):
             key=critic_key,
         )
         log_alpha = jnp.log(jnp.asarray(c.initial_alpha, jnp.float32))
-        actor_optim, critic_optim, alpha_optim = self._optimisers()
+        actor_optim, critic_optim, alpha_optim = self.optimisers()
         return CRLState(
             actor=actor,
             critic=critic,
@@ -176,8 +135,8 @@ class CRL(AbstractLearner):
         self, state: CRLState, batch: Batch, key: PRNGKeyArray
     ) -> tuple[CRLState, dict[str, Array]]:
         """One SGD step: the actor and α first (on the current critic), then the critic."""
-        actor_optim, critic_optim, alpha_optim = self._optimisers()
-        target_entropy = -self.config.target_entropy_scale * state.actor.action_size
+        actor_optim, critic_optim, alpha_optim = self.optimisers()
+        target_entropy = self.target_entropy(state.actor.action_size)
         alpha = jnp.exp(state.log_alpha)
 
         (a_loss, log_prob), actor_grads = eqx.filter_value_and_grad(actor_loss, has_aux=True)(
@@ -220,23 +179,6 @@ class CRL(AbstractLearner):
             lr_scale=self.lr_scale(state.updates),
         )
         return new_state, metrics
-
-    def act(
-        self,
-        state: CRLState,
-        obs: Float[Array, "batch obs"],
-        goal: Float[Array, "batch goal"],
-        key: PRNGKeyArray,
-    ) -> Float[Array, "batch action"]:
-        """A sample of the tanh-Gaussian actor (exploration)."""
-        action, _ = state.actor.sample(obs, goal, key=key)
-        return action
-
-    def act_eval(
-        self, state: CRLState, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
-    ) -> Float[Array, "batch action"]:
-        """`tanh(mean)` of the evaluation actor (the running average, see `eval_actor_decay`)."""
-        return state.eval_actor.deterministic(obs, goal)
 
     def value(
         self,

@@ -1,5 +1,5 @@
 import dataclasses
-from typing import Any, Literal
+from typing import Literal
 
 import equinox as eqx
 import jax
@@ -12,17 +12,15 @@ from ..losses import MSE, AbstractValueLoss, HLGauss, TwoHot
 from ..nn import QEnsemble, TanhGaussianActor
 from ..train import Batch
 from ..train._actor_critic import (
+    AbstractActorCritic,
+    AbstractActorCriticState,
     ActorCriticConfig,
     alpha_loss,
     apply_updates,
     check_float,
     check_int,
-    decay_updates,
-    learning_rate,
-    lr_scale,
     running_average,
 )
-from ..train._learner import AbstractLearner
 
 ValueLossName = Literal["hl_gauss", "two_hot", "mse"]
 
@@ -115,7 +113,7 @@ class TDConfig(ActorCriticConfig):
         return MSE()
 
 
-class TDState(eqx.Module):
+class TDState(AbstractActorCriticState):
     """Everything the TD learner learns: actor, critics, target critics, temperature."""
 
     actor: TanhGaussianActor
@@ -180,7 +178,7 @@ def actor_loss(
     return jnp.mean(alpha * log_prob - q), log_prob
 
 
-class TD(AbstractLearner):
+class TD(AbstractActorCritic[TDConfig]):
     """A goal-conditioned soft actor-critic whose critics learn TD targets as a
     classification problem (HL-Gauss by default; Two-Hot, or MSE regression).
 
@@ -195,36 +193,9 @@ class TD(AbstractLearner):
     total_updates: int | None = eqx.field(static=True, default=None)
     """SGD steps of the whole run (for `lr_schedule="cosine"`), set by `with_total_updates`."""
 
-    def __check_init__(self):
-        if self.total_updates is not None:  # refuses a decay that stops learning early
-            decay_updates(self.config, self.total_updates)
-
-    def with_total_updates(self, total_updates: int) -> "TD":
-        decay_updates(self.config, total_updates)  # refuses a decay that stops learning early
-        if self.config.lr_schedule == "cosine" and self.config.lr_decay_updates is None:
-            return dataclasses.replace(self, total_updates=total_updates)
-        # The run's length changes nothing here: keep the static fields, and so the compiled
-        # programs, of every run length equal.
-        return self
-
-    def describe(self) -> dict[str, Any]:
-        c = self.config
-        whole_run = c.lr_schedule == "cosine" and c.lr_decay_updates is None
-        decay = self.total_updates if whole_run else decay_updates(c, None)
-        return super().describe() | {"lr_decay": decay}
-
     @property
     def value_loss(self) -> AbstractValueLoss:
         return self.config.make_value_loss()
-
-    def _optimisers(self) -> tuple[optax.GradientTransformation, ...]:
-        c = self.config
-        decay = decay_updates(c, self.total_updates)
-        return (
-            optax.adam(learning_rate(c.actor_lr, decay, c.lr_final_scale)),
-            optax.adam(learning_rate(c.critic_lr, decay, c.lr_final_scale)),
-            optax.adam(c.alpha_lr),
-        )
 
     def init(
         self, key: PRNGKeyArray, *, obs_size: int, goal_size: int, action_size: int
@@ -232,14 +203,8 @@ class TD(AbstractLearner):
         """Fresh actor and critics (targets equal to the critics), α = `initial_alpha`."""
         c = self.config
         actor_key, critic_key = jr.split(key)
-        actor = TanhGaussianActor(
-            obs_size,
-            goal_size,
-            action_size,
-            width=c.actor_width,
-            depth=c.actor_depth,
-            remat=c.remat,
-            key=actor_key,
+        actor = self.make_actor(
+            actor_key, obs_size=obs_size, goal_size=goal_size, action_size=action_size
         )
         critic = QEnsemble(
             obs_size,
@@ -253,7 +218,7 @@ class TD(AbstractLearner):
             key=critic_key,
         )
         log_alpha = jnp.log(jnp.asarray(c.initial_alpha, jnp.float32))
-        actor_optim, critic_optim, alpha_optim = self._optimisers()
+        actor_optim, critic_optim, alpha_optim = self.optimisers()
         return TDState(
             actor=actor,
             critic=critic,
@@ -273,7 +238,7 @@ class TD(AbstractLearner):
         critics, then the target critics."""
         c = self.config
         loss = self.value_loss
-        actor_optim, critic_optim, alpha_optim = self._optimisers()
+        actor_optim, critic_optim, alpha_optim = self.optimisers()
         target_key, actor_key = jr.split(key)
         alpha = jnp.exp(state.log_alpha)
 
@@ -292,7 +257,7 @@ class TD(AbstractLearner):
         )
         actor, actor_opt = apply_updates(actor_optim, actor_grads, state.actor_opt, state.actor)
 
-        target_entropy = -c.target_entropy_scale * state.actor.action_size
+        target_entropy = self.target_entropy(state.actor.action_size)
         t_loss, alpha_grad = jax.value_and_grad(alpha_loss)(
             state.log_alpha, log_prob, target_entropy
         )
@@ -325,28 +290,9 @@ class TD(AbstractLearner):
             "reward": jnp.mean(batch.reward),
             "critic_grad_norm": optax.tree.norm(critic_grads),
             "actor_grad_norm": optax.tree.norm(actor_grads),
-            "lr_scale": lr_scale(
-                decay_updates(c, self.total_updates), c.lr_final_scale, state.updates
-            ),
+            "lr_scale": self.lr_scale(state.updates),
         }
         return new_state, metrics
-
-    def act(
-        self,
-        state: TDState,
-        obs: Float[Array, "batch obs"],
-        goal: Float[Array, "batch goal"],
-        key: PRNGKeyArray,
-    ) -> Float[Array, "batch action"]:
-        """A sample of the tanh-Gaussian actor (exploration)."""
-        action, _ = state.actor.sample(obs, goal, key=key)
-        return action
-
-    def act_eval(
-        self, state: TDState, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
-    ) -> Float[Array, "batch action"]:
-        """`tanh(mean)` of the evaluation actor (the running average, see `eval_actor_decay`)."""
-        return state.eval_actor.deterministic(obs, goal)
 
     def value(
         self,

@@ -2,7 +2,12 @@
 trainer's pure functions, and the resumable run loop with its files and plots."""
 
 from . import _metrics as metrics
-from ._actor_critic import ActorCriticConfig as ActorCriticConfig, LRSchedule as LRSchedule
+from ._actor_critic import (
+    AbstractActorCritic as AbstractActorCritic,
+    AbstractActorCriticState as AbstractActorCriticState,
+    ActorCriticConfig as ActorCriticConfig,
+    LRSchedule as LRSchedule,
+)
 from ._files import (
     CheckpointError as CheckpointError,
     RunLockedError as RunLockedError,
@@ -13,6 +18,8 @@ from ._run import (
     DivergenceError as DivergenceError,
     RunConfig as RunConfig,
     RunResult as RunResult,
+    evaluate_seeds as evaluate_seeds,
+    load_run as load_run,
     run as run,
     seed_keys as seed_keys,
 )

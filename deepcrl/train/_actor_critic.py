@@ -1,14 +1,19 @@
-"""What the actor-critic learners share: settings, optimisers, the temperature and averaging."""
+"""What the actor-critic learners share: settings, optimisers, the temperature, averaging,
+and the actor's part of the learner interface."""
 
 import dataclasses
 import math
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import optax
-from jaxtyping import Array, Float, Int, PyTree
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+
+from ..nn import TanhGaussianActor
+from ._learner import AbstractLearner
 
 LRSchedule = Literal["constant", "cosine"]
 
@@ -47,6 +52,10 @@ class ActorCriticConfig:
     eval_actor_decay: float = 0.0
     """Evaluation uses a running average of the actor's weights, updated after every SGD step
     as `decay · average + (1 − decay) · actor` (0: the actor itself)."""
+    eval_candidates: int = 1
+    """Evaluation actions: 1 takes the evaluation actor's `tanh(mean)`; K > 1 scores K
+    candidates with the critic and takes the best: `tanh(mean)` and `tanh(mean + std · z_k)`
+    for K − 1 fixed standard-normal offsets `z_k` (deterministic, no key needed)."""
 
     def __post_init__(self):
         for name in ("actor_depth", "critic_depth"):
@@ -67,6 +76,7 @@ class ActorCriticConfig:
         check_float("target_entropy_scale", self.target_entropy_scale)
         check_float("initial_alpha", self.initial_alpha, low=0.0, low_open=True)
         check_float("eval_actor_decay", self.eval_actor_decay, low=0.0, high=1.0, high_open=True)
+        check_int("eval_candidates", self.eval_candidates, minimum=1)
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -166,3 +176,111 @@ def running_average(average: PyTree, new: PyTree, decay: float) -> PyTree:
         average,
         new,
     )
+
+
+ConfigT = TypeVar("ConfigT", bound=ActorCriticConfig)
+
+
+class AbstractActorCriticState(eqx.Module):
+    """What every actor-critic state holds: the actor that explores and its running
+    average that evaluation uses (see `eval_actor_decay`)."""
+
+    actor: eqx.AbstractVar[TanhGaussianActor]
+    eval_actor: eqx.AbstractVar[TanhGaussianActor]
+
+
+class AbstractActorCritic(AbstractLearner, Generic[ConfigT]):
+    """A learner with a tanh-Gaussian actor, an auto-tuned entropy temperature and Adam
+    optimisers whose rates may follow a cosine schedule over the whole run.
+
+    Subclasses ([`CRL`][deepcrl.crl.CRL], [`TD`][deepcrl.td.TD]) bring the critic, `init`,
+    `update` and `value`; exploration, evaluation actions, the schedule and `describe` are
+    here, written once.
+    """
+
+    config: eqx.AbstractVar[ConfigT]
+    total_updates: eqx.AbstractVar[int | None]
+    """SGD steps of the whole run (for `lr_schedule="cosine"`), set by `with_total_updates`."""
+
+    def __check_init__(self):
+        if self.total_updates is not None:  # refuses a decay that stops learning early
+            decay_updates(self.config, self.total_updates)
+
+    def with_total_updates(self, total_updates: int) -> "AbstractActorCritic[ConfigT]":
+        decay_updates(self.config, total_updates)  # refuses a decay that stops learning early
+        if self.config.lr_schedule == "cosine" and self.config.lr_decay_updates is None:
+            return dataclasses.replace(self, total_updates=total_updates)
+        # The run's length changes nothing here: keep the static fields, and so the compiled
+        # programs, of every run length equal.
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        c = self.config
+        whole_run = c.lr_schedule == "cosine" and c.lr_decay_updates is None
+        decay = self.total_updates if whole_run else decay_updates(c, None)
+        return super().describe() | {"lr_decay": decay}
+
+    def optimisers(self) -> tuple[optax.GradientTransformation, ...]:
+        """Adam for the actor, the critic and log α (the first two on the schedule)."""
+        c = self.config
+        decay = decay_updates(c, self.total_updates)
+        return (
+            optax.adam(learning_rate(c.actor_lr, decay, c.lr_final_scale)),
+            optax.adam(learning_rate(c.critic_lr, decay, c.lr_final_scale)),
+            optax.adam(c.alpha_lr),
+        )
+
+    def lr_scale(self, updates: Int[Array, ""] | int) -> Float[Array, ""]:
+        """The actor's and critic's learning rates after `updates` SGD steps, over their peaks."""
+        decay = decay_updates(self.config, self.total_updates)
+        return lr_scale(decay, self.config.lr_final_scale, updates)
+
+    def make_actor(
+        self, key: PRNGKeyArray, *, obs_size: int, goal_size: int, action_size: int
+    ) -> TanhGaussianActor:
+        """A fresh actor of the configured depth and width."""
+        c = self.config
+        return TanhGaussianActor(
+            obs_size,
+            goal_size,
+            action_size,
+            width=c.actor_width,
+            depth=c.actor_depth,
+            remat=c.remat,
+            key=key,
+        )
+
+    def target_entropy(self, action_size: int) -> float:
+        """The entropy α is tuned towards: `−target_entropy_scale × action_size`."""
+        return -self.config.target_entropy_scale * action_size
+
+    def act(
+        self,
+        state: AbstractActorCriticState,
+        obs: Float[Array, "batch obs"],
+        goal: Float[Array, "batch goal"],
+        key: PRNGKeyArray,
+    ) -> Float[Array, "batch action"]:
+        """A sample of the tanh-Gaussian actor (exploration)."""
+        action, _ = state.actor.sample(obs, goal, key=key)
+        return action
+
+    def act_eval(
+        self,
+        state: AbstractActorCriticState,
+        obs: Float[Array, "batch obs"],
+        goal: Float[Array, "batch goal"],
+    ) -> Float[Array, "batch action"]:
+        """`tanh(mean)` of the evaluation actor (the running average, see `eval_actor_decay`),
+        or the best of `eval_candidates` actions around it by the critic's value."""
+        k = self.config.eval_candidates
+        if k == 1:
+            return state.eval_actor.deterministic(obs, goal)
+        mean, log_std = state.eval_actor(obs, goal)
+        # Fixed offsets, the first one zero: the candidates always include tanh(mean), and
+        # evaluation stays a deterministic function of the state.
+        z = jr.normal(jr.key(0), (k, *mean.shape), mean.dtype).at[0].set(0.0)
+        candidates = jnp.tanh(mean[None] + jnp.exp(log_std)[None] * z)
+        values = jax.vmap(lambda a: self.value(state, obs, a, goal))(candidates)
+        best = jnp.argmax(values, axis=0)
+        return jnp.take_along_axis(candidates, best[None, :, None], axis=0)[0]

@@ -147,7 +147,14 @@ def run(
     to the same directory; `DivergenceError` when losses or parameters stop being finite
     (the last good checkpoint is kept).
     """
-    rc = run_config
+    trainer, total_iters = _for_run(trainer, run_config)
+    out = Path(run_config.out_dir)
+    with run_lock(out):
+        return _run_locked(trainer, run_config, out, total_iters, callback)
+
+
+def _for_run(trainer: Trainer, rc: RunConfig) -> tuple[Trainer, int]:
+    """The trainer whose learner knows the run's SGD steps, and the run's iterations."""
     c = trainer.config
     per_iter = c.env_steps_per_iteration
     total_iters = -(-rc.total_env_steps // per_iter)
@@ -157,12 +164,42 @@ def run(
             f"total_env_steps={rc.total_env_steps} ends within the warm-up ({warmup} iterations "
             f"of {per_iter} env steps fill the replay before the first update); give more steps."
         )
-    trainer = dataclasses.replace(
-        trainer, learner=trainer.learner.with_total_updates((total_iters - warmup) * c.sgd_steps)
+    learner = trainer.learner.with_total_updates((total_iters - warmup) * c.sgd_steps)
+    return dataclasses.replace(trainer, learner=learner), total_iters
+
+
+def load_run(trainer: Trainer, run_config: RunConfig) -> tuple[TrainState, list[dict[str, Any]]]:
+    """The last checkpoint of the run that `run(trainer, run_config)` writes: the state of
+    every seed (leading axis: seeds) and the metrics history, e.g. to evaluate it again.
+
+    **Raises:** `ValueError` when there is no checkpoint, or it was made by another
+    configuration; `CheckpointError` for damaged files.
+    """
+    trainer, total_iters = _for_run(trainer, run_config)
+    out = Path(run_config.out_dir)
+    if not checkpoint_dirs(out):
+        raise ValueError(f"No checkpoint in {out}: train first with the same configuration.")
+    resume = dataclasses.replace(run_config, resume=True)
+    return _start(trainer, resume, out, _identity(trainer, run_config), total_iters)
+
+
+def evaluate_seeds(
+    trainer: Trainer, state: TrainState, key: jax.Array
+) -> tuple[dict[str, jax.Array], Any]:
+    """`trainer.evaluate` of every seed of a run's state (leading axis: seeds), each seed on
+    its own key split from `key`.
+
+    **Returns:** the metrics per seed, and the recorded episodes (as `run` records them).
+    """
+    seeds = jax.tree.leaves(state)[0].shape[0]
+    return _evaluate(trainer, state, jr.split(key, seeds))
+
+
+def _identity(trainer: Trainer, rc: RunConfig) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the configuration and the seeds."""
+    return json.loads(
+        to_json({"config": trainer.describe(), "seed": rc.seed, "num_seeds": rc.num_seeds})
     )
-    out = Path(rc.out_dir)
-    with run_lock(out):
-        return _run_locked(trainer, rc, out, total_iters, callback)
 
 
 def _run_locked(
@@ -175,9 +212,7 @@ def _run_locked(
     c = trainer.config
     per_iter = c.env_steps_per_iteration
     warmup = trainer.warmup_iterations
-    identity = json.loads(
-        to_json({"config": trainer.describe(), "seed": rc.seed, "num_seeds": rc.num_seeds})
-    )
+    identity = _identity(trainer, rc)
     state, history = _start(trainer, rc, out, identity, total_iters)
     write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))

@@ -1,0 +1,199 @@
+"""The point preset over many seeds: the distribution of its final success, and what holds it.
+
+    python examples/point_seeds.py                        # CRL point preset, 10 seeds
+    python examples/point_seeds.py --variant depth8       # actor and critic at depth 8
+    python examples/point_seeds.py --learner td           # the TD learner's preset
+
+Trains every seed of a variant of the `point` preset at once (vmapped, resumable: rerunning
+continues, a finished variant is skipped), then evaluates each seed's final state again under
+several evaluation rules: the deterministic actor (`eval_candidates=1`, the preset's own
+evaluation) and the best of K actions by the critic's value. Each rule runs on `--eval-keys`
+fresh sets of evaluation episodes, so a seed's number is a share of
+`eval_keys × num_eval_envs` episodes.
+
+Writes `<out>/<learner>-<variant>/` (the run: metrics, checkpoints, learning curve with every
+seed) and `<out>/results.json`, `<out>/results.md`, `<out>/point_seeds.png`.
+"""
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import jax.random as jr
+import numpy as np
+import train_crl
+import train_td
+
+from deepcrl.crl import CRL
+from deepcrl.td import TD
+from deepcrl.train import Trainer, evaluate_seeds, load_run, metrics as M, run
+from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
+
+LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
+VARIANTS = {
+    # learner settings on top of the preset
+    "preset": {},
+    "depth8": {"actor_depth": 8, "critic_depth": 8},
+    "critic8": {"critic_depth": 8},
+}
+TARGET = 0.95
+"""A seed holds when its final success is at least this."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--learner", choices=sorted(LEARNERS), default="crl")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="preset")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--eval-candidates", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--eval-keys", type=int, default=4)
+    parser.add_argument("--out", default="runs/point_seeds")
+    args = parser.parse_args()
+    enable_compilation_cache()
+
+    presets, make = LEARNERS[args.learner]
+    preset = presets["point"][1]
+    config = dataclasses.replace(preset.learner, **VARIANTS[args.variant])
+    trainer = Trainer(make(config), preset.env.make(), preset.env.make_eval(), preset.train)
+    name = f"{args.learner}-{args.variant}"
+    run_config = dataclasses.replace(
+        preset.run, num_seeds=args.seeds, out_dir=str(Path(args.out) / name)
+    )
+    if not (Path(run_config.out_dir) / "summary.json").exists():
+        run(trainer, run_config)
+    state, history = load_run(trainer, run_config)
+
+    row = {
+        "learner": args.learner,
+        "variant": args.variant,
+        "settings": VARIANTS[args.variant],
+        "seeds": args.seeds,
+        "env_steps": history[-1][M.ENV_STEPS],
+        "wall_s": history[-1][M.TIME],
+        "logged": _logged(history),
+        "eval": {},
+    }
+    for k in args.eval_candidates:
+        learner = dataclasses.replace(
+            trainer.learner, config=dataclasses.replace(config, eval_candidates=k)
+        )
+        judged = dataclasses.replace(trainer, learner=learner)
+        success, time_at_goal = [], []
+        for i in range(args.eval_keys):
+            metrics, _ = evaluate_seeds(judged, state, jr.fold_in(jr.key(2024), i))
+            success.append(np.asarray(metrics[M.EVAL_SUCCESS]))
+            time_at_goal.append(np.asarray(metrics[M.EVAL_TIME_AT_GOAL]))
+        row["eval"][str(k)] = {
+            "success": _distribution(np.mean(success, axis=0)),
+            "time_at_goal": _distribution(np.mean(time_at_goal, axis=0)),
+        }
+        print(f"{name}, best of {k}: " + _line(row["eval"][str(k)]["success"]))
+    _write(Path(args.out), row)
+
+
+def _logged(history: list[dict]) -> dict:
+    """The run's own evaluations per seed: the final one, the mean and the minimum of the
+    last five (a collapse shows in the minimum)."""
+    per_seed = np.array([r.get(M.EVAL_SUCCESS + M.PER_SEED, [r[M.EVAL_SUCCESS]]) for r in history])
+    last = per_seed[-5:]
+    return {
+        "final": _distribution(per_seed[-1]),
+        "last5_mean": _distribution(last.mean(axis=0)),
+        "last5_min": _distribution(last.min(axis=0)),
+        "curve_env_steps": [r[M.ENV_STEPS] for r in history],
+        "curve_per_seed": per_seed.T.tolist(),
+    }
+
+
+def _distribution(per_seed: np.ndarray) -> dict:
+    low, high = bootstrap_interval(per_seed)
+    return {
+        "mean": float(np.mean(per_seed)),
+        "ci95": [low, high],
+        "holding": int(np.sum(per_seed >= TARGET)),
+        "per_seed": [float(x) for x in per_seed],
+    }
+
+
+def _line(d: dict) -> str:
+    return (
+        f"{d['mean']:.1%} ({d['ci95'][0]:.1%}–{d['ci95'][1]:.1%}), {d['holding']}/"
+        f"{len(d['per_seed'])} seeds ≥ {TARGET:.0%}; per seed "
+        + " ".join(f"{x:.0%}" for x in d["per_seed"])
+    )
+
+
+def _write(out: Path, row: dict) -> None:
+    path = out / "results.json"
+    rows = json.loads(path.read_text()) if path.exists() else []
+    rows = [r for r in rows if (r["learner"], r["variant"]) != (row["learner"], row["variant"])]
+    rows.append(row)
+    path.write_text(json.dumps(rows, indent=1))
+    lines = [
+        "| learner | variant | evaluation | final success, mean (95% CI) | seeds ≥ 95% | "
+        "time at goal | per seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        evals = [("run's last evaluation", r["logged"]["final"], None)]
+        evals.append(("run's worst of last 5", r["logged"]["last5_min"], None))
+        evals += [
+            (f"best of {k}" if k != "1" else "deterministic", e["success"], e["time_at_goal"])
+            for k, e in r["eval"].items()
+        ]
+        for label, s, t in evals:
+            time = "" if t is None else f"{t['mean']:.0f}"
+            lines.append(
+                f"| {r['learner']} | {r['variant']} | {label} | {s['mean']:.1%} "
+                f"({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}) | {s['holding']}/{len(s['per_seed'])}"
+                f" | {time} | {' '.join(f'{x:.0%}' for x in s['per_seed'])} |"
+            )
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    _plot(out, rows)
+
+
+def _plot(out: Path, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for i, r in enumerate(rows):
+        color = f"C{i}"
+        steps = np.asarray(r["logged"]["curve_env_steps"])
+        curves = np.asarray(r["logged"]["curve_per_seed"])
+        bands = np.array([bootstrap_interval(c) for c in curves.T])
+        label = f"{r['learner']} {r['variant']}"
+        axes[0].plot(steps, curves.mean(axis=0), color=color, label=label)
+        axes[0].fill_between(steps, bands[:, 0], bands[:, 1], color=color, alpha=0.2)
+        for c in curves:
+            axes[0].plot(steps, c, color=color, alpha=0.15, lw=0.8)
+        ks = list(r["eval"])
+        for j, k in enumerate(ks):
+            per_seed = np.asarray(r["eval"][k]["success"]["per_seed"])
+            x = j + (i - (len(rows) - 1) / 2) * 0.15
+            axes[1].scatter(np.full(per_seed.size, x), per_seed, color=color, alpha=0.6, s=14)
+            axes[1].errorbar(
+                x, per_seed.mean(), yerr=[[per_seed.mean() - r["eval"][k]["success"]["ci95"][0]],
+                [r["eval"][k]["success"]["ci95"][1] - per_seed.mean()]], color=color, marker="_",
+                ms=14, capsize=4, label=label if j == 0 else None,
+            )  # fmt: skip
+        ticks = [f"best of {k}" if k != "1" else "tanh(mean)" for k in ks]
+        axes[1].set_xticks(range(len(ks)), ticks)
+    axes[0].set_xlabel("env steps")
+    axes[0].set_ylabel("evaluation success (mean, 95% CI; thin: seeds)")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].legend(loc="lower right")
+    axes[1].axhline(TARGET, color="grey", ls=":", lw=1)
+    axes[1].set_ylabel("final success per seed (re-evaluated)")
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "point_seeds.png", dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
