@@ -5,6 +5,7 @@ finished one is skipped, so the sweep survives interruptions.
 
     python examples/compare_value_losses.py --scale cpu      # point U-maze
     python examples/compare_value_losses.py --scale paper    # for a GPU: more steps and seeds
+    python examples/compare_value_losses.py --depths 4 --learners td-hl_gauss td-mse  # a part
 
 Writes `<out>/results.json`, `<out>/results.md` (mean and 95% bootstrap interval of the final
 success and time at goal per learner and depth) and `<out>/value_losses.png`.
@@ -49,10 +50,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="cpu")
     parser.add_argument("--out", default="runs/value_losses")
-    parser.add_argument("--learners", nargs="*", default=list(LEARNERS))
+    parser.add_argument("--learners", nargs="*", default=list(LEARNERS), choices=LEARNERS)
+    parser.add_argument("--depths", nargs="*", type=int, help="instead of the scale's depths")
+    parser.add_argument("--layouts", nargs="*", help="instead of the scale's layouts")
     args = parser.parse_args()
     enable_compilation_cache()
     depths, seeds, steps, layouts = SCALES[args.scale]
+    depths, layouts = args.depths or depths, args.layouts or layouts
     out = Path(args.out) / args.scale
     results = []
     for layout in layouts:
@@ -91,8 +95,12 @@ def _summarise(layout: str, kind: str, depth: int, history: list[dict]) -> dict:
 
 
 def _write(out: Path, results: list[dict]) -> None:
+    """Merge `results` into `<out>/results.json` (a partial sweep keeps the other rows)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    path = out / "results.json"
+    merged = {(r["layout"], r["learner"], r["depth"]): r for r in _read(path) + results}
+    results = [merged[k] for k in sorted(merged, key=lambda k: (k[0], k[2], k[1]))]
+    path.write_text(json.dumps(results, indent=1))
     lines = [
         "| layout | learner | depth | final success (95% CI) | time at goal (95% CI) |",
         "|---|---|---|---|---|",
@@ -106,6 +114,10 @@ def _write(out: Path, results: list[dict]) -> None:
         )
     (out / "results.md").write_text("\n".join(lines) + "\n")
     _plot(out, results)
+
+
+def _read(path: Path) -> list[dict]:
+    return json.loads(path.read_text()) if path.exists() else []
 
 
 def _plot(out: Path, results: list[dict]) -> None:

@@ -7,9 +7,9 @@
 Trains every seed of a variant of the `point` preset at once (vmapped, resumable: rerunning
 continues, a finished variant is skipped), then evaluates each seed's final state again under
 several evaluation rules: the deterministic actor (`eval_candidates=1`, the preset's own
-evaluation) and the best of K actions by the critic's value. Each rule runs on `--eval-keys`
-fresh sets of evaluation episodes, so a seed's number is a share of
-`eval_keys × num_eval_envs` episodes.
+evaluation) and the best of K actions by the critic's value. Each rule runs on the keys of the
+run's last evaluation (so its number is what the run would have logged with that rule) and on
+fresh keys, `--eval-keys` sets of episodes in all.
 
 Writes `<out>/<learner>-<variant>/` (the run: metrics, checkpoints, learning curve with every
 seed) and `<out>/results.json`, `<out>/results.md`, `<out>/point_seeds.png`.
@@ -27,7 +27,7 @@ import train_td
 
 from deepcrl.crl import CRL
 from deepcrl.td import TD
-from deepcrl.train import Trainer, evaluate_seeds, load_run, metrics as M, run
+from deepcrl.train import Trainer, eval_keys, evaluate_seeds, load_run, metrics as M, run
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
 LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
@@ -69,6 +69,7 @@ def main() -> None:
         "variant": args.variant,
         "settings": VARIANTS[args.variant],
         "seeds": args.seeds,
+        "eval_keys": args.eval_keys,
         "env_steps": history[-1][M.ENV_STEPS],
         "wall_s": history[-1][M.TIME],
         "logged": _logged(history),
@@ -79,16 +80,23 @@ def main() -> None:
             trainer.learner, config=dataclasses.replace(config, eval_candidates=k)
         )
         judged = dataclasses.replace(trainer, learner=learner)
+        # The run's own last evaluation (what it would have logged with this rule), then
+        # fresh episodes.
+        final = eval_keys(run_config, history[-1][M.ITERATION])
         success, time_at_goal = [], []
         for i in range(args.eval_keys):
-            metrics, _ = evaluate_seeds(judged, state, jr.fold_in(jr.key(2024), i))
+            keys = final if i == 0 else jr.split(jr.fold_in(jr.key(2024), i), args.seeds)
+            metrics, _ = evaluate_seeds(judged, state, keys)
             success.append(np.asarray(metrics[M.EVAL_SUCCESS]))
             time_at_goal.append(np.asarray(metrics[M.EVAL_TIME_AT_GOAL]))
         row["eval"][str(k)] = {
+            "final": _distribution(success[0]),
             "success": _distribution(np.mean(success, axis=0)),
             "time_at_goal": _distribution(np.mean(time_at_goal, axis=0)),
         }
-        print(f"{name}, best of {k}: " + _line(row["eval"][str(k)]["success"]))
+        judged_k = row["eval"][str(k)]
+        print(f"{name}, best of {k}, the run's last evaluation: {_line(judged_k['final'])}")
+        print(f"{name}, best of {k}, {args.eval_keys} evaluations: {_line(judged_k['success'])}")
     _write(Path(args.out), row)
 
 
@@ -138,10 +146,12 @@ def _write(out: Path, row: dict) -> None:
     for r in rows:
         evals = [("run's last evaluation", r["logged"]["final"], None)]
         evals.append(("run's worst of last 5", r["logged"]["last5_min"], None))
-        evals += [
-            (f"best of {k}" if k != "1" else "deterministic", e["success"], e["time_at_goal"])
-            for k, e in r["eval"].items()
-        ]
+        for k, e in r["eval"].items():
+            rule = f"best of {k}" if k != "1" else "tanh(mean)"
+            evals.append((f"{rule}, the run's last evaluation", e["final"], None))
+            evals.append(
+                (f"{rule}, mean of {r['eval_keys']} evaluations", e["success"], e["time_at_goal"])
+            )
         for label, s, t in evals:
             time = "" if t is None else f"{t['mean']:.0f}"
             lines.append(

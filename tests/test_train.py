@@ -25,6 +25,7 @@ from deepcrl.train import (
     RunLockedError,
     TrainConfig,
     Trainer,
+    eval_keys,
     evaluate_seeds,
     load_history,
     load_run,
@@ -116,11 +117,10 @@ def test_load_run_gives_the_last_checkpoint_to_evaluate_again(tmp_path):
     state, history = load_run(_trainer(), _config(tmp_path, 6))
     assert _same(state, result.state)
     assert history == load_history(tmp_path)
-    # One value per seed, and the same values for the same key.
-    metrics, _ = evaluate_seeds(_trainer(), state, jr.key(0))
-    again, _ = evaluate_seeds(_trainer(), state, jr.key(0))
-    assert metrics[M.EVAL_SUCCESS].shape == (2,)
-    np.testing.assert_array_equal(metrics[M.EVAL_TIME_AT_GOAL], again[M.EVAL_TIME_AT_GOAL])
+    # With the keys of the run's last evaluation, the run's last row per seed.
+    metrics, _ = evaluate_seeds(_trainer(), state, eval_keys(_config(tmp_path, 6), 6))
+    for name in (M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL, M.EVAL_FINAL_DIST):
+        np.testing.assert_allclose(metrics[name], history[-1][name + M.PER_SEED], rtol=1e-6)
     with pytest.raises(ValueError, match="another config"):
         load_run(_trainer(dataclasses.replace(LEARNER, critic_width=32)), _config(tmp_path, 6))
 

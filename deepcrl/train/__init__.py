@@ -18,6 +18,7 @@ from ._run import (
     DivergenceError as DivergenceError,
     RunConfig as RunConfig,
     RunResult as RunResult,
+    eval_keys as eval_keys,
     evaluate_seeds as evaluate_seeds,
     load_run as load_run,
     run as run,

@@ -184,15 +184,23 @@ def load_run(trainer: Trainer, run_config: RunConfig) -> tuple[TrainState, list[
 
 
 def evaluate_seeds(
-    trainer: Trainer, state: TrainState, key: jax.Array
+    trainer: Trainer, state: TrainState, keys: jax.Array
 ) -> tuple[dict[str, jax.Array], Any]:
-    """`trainer.evaluate` of every seed of a run's state (leading axis: seeds), each seed on
-    its own key split from `key`.
+    """`trainer.evaluate` of every seed of a run's state (leading axis: seeds), seed `i` on
+    `keys[i]` ([`eval_keys`][deepcrl.train.eval_keys] gives those of the run's own
+    evaluations).
 
     **Returns:** the metrics per seed, and the recorded episodes (as `run` records them).
     """
-    seeds = jax.tree.leaves(state)[0].shape[0]
-    return _evaluate(trainer, state, jr.split(key, seeds))
+    return _evaluate(trainer, state, keys)
+
+
+def eval_keys(run_config: RunConfig, iteration: int) -> jax.Array:
+    """The evaluation keys of every seed that `run` uses after `iteration` iterations. They
+    depend on the iteration only, so a resumed run evaluates identically."""
+    return jax.vmap(lambda k: jr.fold_in(k, iteration))(
+        seed_keys(run_config.seed + 1_000_003, run_config.num_seeds)
+    )
 
 
 def _identity(trainer: Trainer, rc: RunConfig) -> dict[str, Any]:
@@ -339,11 +347,7 @@ def _evaluate_row(
     trainer: Trainer, state: TrainState, rc: RunConfig, train_metrics: dict[str, np.ndarray]
 ) -> tuple[dict[str, Any], Any]:
     iteration = int(state.iteration[0])
-    # Evaluation keys depend on the iteration only: a resumed run evaluates identically.
-    eval_keys = jax.vmap(lambda k: jr.fold_in(k, iteration))(
-        seed_keys(rc.seed + 1_000_003, rc.num_seeds)
-    )
-    metrics, episodes = _evaluate(trainer, state, eval_keys)
+    metrics, episodes = _evaluate(trainer, state, eval_keys(rc, iteration))
     learning = max(iteration - trainer.warmup_iterations, 0)
     row: dict[str, Any] = {
         M.ITERATION: iteration,
