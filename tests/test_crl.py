@@ -83,7 +83,7 @@ def test_eval_actor_is_a_running_average_of_the_actor(getkey, decay):
         assert eqx.tree_equal(params(new.eval_actor), params(new.actor))
 
 
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=12)
 @given(st.integers(1, 10_000), st.floats(0.0, 1.0))
 def test_lr_scale_is_a_cosine_from_one_to_the_final_scale(decay_updates, final):
     config = dataclasses.replace(

@@ -439,7 +439,7 @@ def _adversarial_actions(key, kind: str):
     return jnp.concatenate([jnp.cos(angle), jnp.sin(angle)], axis=-1)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(
     name=st.sampled_from(["u_maze", "hardest_maze"]),
     kind=st.sampled_from(["random_corners", "fixed_corner", "uniform", "sweep"]),

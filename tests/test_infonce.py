@@ -18,7 +18,7 @@ from deepcrl.nn import ENERGIES, pairwise_energy
 VARIANTS = ("forward", "backward", "symmetric")
 EPS32 = float(np.finfo(np.float32).eps)
 # Each example runs every variant jitted and eagerly; 25 examples per test keep the file fast.
-examples = settings(max_examples=25)
+examples = settings(max_examples=12)
 # Runs a `chex.TestCase` method twice, with `self.variant` = `jax.jit` and = no jit (typed for
 # pyright, which cannot see through chex's curried decorator).
 jit_and_eager: Callable[[Callable[..., None]], Callable[..., None]] = cast(

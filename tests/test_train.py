@@ -1,9 +1,9 @@
-"""The generic trainer and its run loop: batches, resume, files, locks and divergence.
+"""The generic trainer and its run loop (batches, resume, files, locks and divergence), and the
+example scripts end to end on the same tiny configuration.
 
 Every run here uses one tiny configuration, so the whole file compiles its programs once."""
 
 import dataclasses
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -259,18 +259,11 @@ def test_seeds_run_vmapped_with_the_single_run_keys(tmp_path):
     assert len(trained.history[-1][M.EVAL_SUCCESS + M.PER_SEED]) == 2
 
 
-# --------------------------------------------------------------------- the CLIs
+# ------------------------------------------------------------------ the examples
+# The CRL command line and the seed study use the learner, maze and training settings of
+# the runs above, so they reuse their compiled programs.
 
-
-def _example(name):
-    path = Path(__file__).parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # tyro reads the dataclasses' source for their docs
-    spec.loader.exec_module(module)
-    return module
-
+EXAMPLES = Path(__file__).parents[1] / "examples"
 
 TINY_FLAGS = {
     "learner.actor-width": 16, "learner.critic-width": 16,
@@ -282,6 +275,19 @@ TINY_FLAGS = {
     "train.batch-size": 8, "train.buffer-capacity": 40, "train.num-eval-envs": 4,
     "train.random-goals": 0.0, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
 }  # fmt: skip
+TINY_TRAIN = TRAIN
+
+
+@pytest.fixture
+def examples(monkeypatch):
+    """Imports the example scripts as their own directory does when run (`import train_crl`)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+
+    def load(name):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        return __import__(name)
+
+    return load
 
 
 @pytest.fixture
@@ -296,7 +302,7 @@ def keep_cache_config():
 
 @pytest.mark.parametrize("example", ["train_crl", "train_td"])
 @pytest.mark.usefixtures("keep_cache_config")
-def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, example):
+def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, examples, example):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     flags = TINY_FLAGS | {"run.out-dir": tmp_path / "run", "run.num-seeds": 2}
     if example == "train_crl":
@@ -304,23 +310,62 @@ def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, e
     argv = [f"{example}.py", "point", "--run.no-plots", "--run.no-progress"]
     argv += [f"--{k}={v}" for k, v in flags.items()]
     monkeypatch.setattr(sys, "argv", argv)
-    _example(example).main()
+    examples(example).main()
     out = capsys.readouterr().out
     assert "Final evaluation after 240 env steps: success" in out
     assert "mean of the last 2 evaluations: success" in out
     assert "Over 2 seeds: final success" in out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["config"]["train"] == dataclasses.asdict(TRAIN)
+    assert saved["config"]["train"] == dataclasses.asdict(TINY_TRAIN)
     assert saved["config"]["learner"]["learner"] == {"train_crl": "CRL", "train_td": "TD"}[example]
     # Reruns skip compilation: the cache lives under $XDG_CACHE_HOME.
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "deepcrl" / "jax")
 
 
+def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, capsys, examples):
+    study = examples("point_seeds")
+    preset = study.LEARNERS["crl"][0]["point"][1]
+    tiny = dataclasses.replace(
+        preset,
+        # The command-line test's learner: one set of compiled programs serves both.
+        learner=dataclasses.replace(
+            preset.learner,
+            actor_width=16,
+            critic_width=16,
+            repr_dim=8,
+            actor_lr=1e-3,
+            critic_lr=1e-3,
+            alpha_lr=3e-4,
+            lr_decay_updates=24,
+            eval_actor_decay=0.5,
+        ),  # fmt: skip
+        env=dataclasses.replace(preset.env, chain_goals=0.0, episode_length=20),
+        train=TINY_TRAIN,
+        run=RunConfig(total_env_steps=6 * 40, eval_every=2, progress=False, plots=False),
+    )
+    monkeypatch.setitem(study.LEARNERS, "crl", ({"point": ("tiny", tiny)}, CRL))
+    argv = ["point_seeds.py", "--seeds", "2", "--eval-candidates", "1", "3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--eval-keys", "2", "--out", str(tmp_path)])
+    study.main()
+    out = capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "results.json").read_text())
+    assert (row["learner"], row["variant"], row["seeds"]) == ("crl", "preset", 2)
+    assert set(row["eval"]) == {"1", "3"}
+    # With the deterministic rule on the run's own keys, the run's last evaluation again.
+    assert row["eval"]["1"]["final"]["per_seed"] == row["logged"]["final"]["per_seed"]
+    assert "crl-preset, best of 3, 2 evaluations:" in out
+    assert (tmp_path / "results.md").read_text().count("| crl | preset |") == 2 + 2 * 2
+    assert (tmp_path / "point_seeds.png").stat().st_size > 0
+    # A rerun finds the finished run and only evaluates.
+    study.main()
+    assert json.loads((tmp_path / "crl-preset" / "summary.json").read_text())[M.ITERATION] == 6
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("example", ["train_crl", "train_td"])
-def test_point_presets_reach_their_success_target(tmp_path, example):
+def test_point_presets_reach_their_success_target(tmp_path, examples, example):
     """The README's commands: at least 80% evaluation success on the far goals."""
-    args = _example(example).PRESETS["point"][1]
+    args = examples(example).PRESETS["point"][1]
     make = CRL if example == "train_crl" else TD
     trainer = Trainer(make(args.learner), args.env.make(), args.env.make_eval(), args.train)
     config = dataclasses.replace(args.run, out_dir=str(tmp_path), progress=False)
