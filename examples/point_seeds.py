@@ -11,6 +11,9 @@ evaluation) and the best of K actions by the critic's value. Each rule runs on t
 run's last evaluation (so its number is what the run would have logged with that rule) and on
 fresh keys, `--eval-keys` sets of episodes in all.
 
+Also prints, per seed, the recorded episodes of the run's last evaluation that missed their
+goal: the goal's cell and where the episode ended.
+
 Writes `<out>/<learner>-<variant>/` (the run: metrics, checkpoints, learning curve with every
 seed) and `<out>/results.json`, `<out>/results.md`, `<out>/point_seeds.png`.
 """
@@ -26,6 +29,7 @@ import train_crl
 import train_td
 
 from deepcrl.crl import CRL
+from deepcrl.envs import Maze
 from deepcrl.td import TD
 from deepcrl.train import Trainer, eval_keys, evaluate_seeds, load_run, metrics as M, run
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
@@ -73,8 +77,14 @@ def main() -> None:
         "env_steps": history[-1][M.ENV_STEPS],
         "wall_s": history[-1][M.TIME],
         "logged": _logged(history),
+        "episodes": _episodes(trainer, state, eval_keys(run_config, history[-1][M.ITERATION])),
         "eval": {},
     }
+    for seed, episodes in enumerate(row["episodes"]):
+        missed = [e for e in episodes if not e["reached"]]
+        if missed:
+            print(f"seed {seed} misses: " + ", ".join(f"goal {e['goal_cell']} (ends at "
+                  f"{e['last_xy']}, {e['last_dist']:.2f} from it)" for e in missed))  # fmt: skip
     for k in args.eval_candidates:
         learner = dataclasses.replace(
             trainer.learner, config=dataclasses.replace(config, eval_candidates=k)
@@ -98,6 +108,29 @@ def main() -> None:
         print(f"{name}, best of {k}, the run's last evaluation: {_line(judged_k['final'])}")
         print(f"{name}, best of {k}, {args.eval_keys} evaluations: {_line(judged_k['success'])}")
     _write(Path(args.out), row)
+
+
+def _episodes(trainer: Trainer, state, keys) -> list[list[dict]]:
+    """Per seed, the episodes that the run's last evaluation recorded: the goal's cell,
+    whether it was reached, and where the episode ended (the way a seed fails)."""
+    maze = trainer.eval_env
+    assert isinstance(maze, Maze)
+    _, (xy, goals) = evaluate_seeds(trainer, state, keys)
+    xy, goals = np.asarray(xy), np.asarray(goals)
+    dist = np.linalg.norm(xy - goals[:, :, None], axis=-1)
+    cells = np.asarray(maze.layout.world_to_cell(goals))
+    return [
+        [
+            {
+                "goal_cell": cells[s, e].tolist(),
+                "reached": bool((dist[s, e] < maze.goal_threshold).any()),
+                "last_xy": np.round(xy[s, e, -1].astype(float), 2).tolist(),
+                "last_dist": float(dist[s, e, -1]),
+            }
+            for e in range(xy.shape[1])
+        ]
+        for s in range(xy.shape[0])
+    ]
 
 
 def _logged(history: list[dict]) -> dict:
