@@ -11,7 +11,8 @@ evaluation) and the best of K actions by the critic's value. Each rule runs on t
 run's last evaluation (so its number is what the run would have logged with that rule) and on
 fresh keys, `--eval-keys` sets of episodes in all.
 
-Also prints, per seed, the recorded episodes of the run's last evaluation that missed their
+Also evaluates the actor itself instead of its running average (`eval_actor_decay`), and
+prints, per seed, the recorded episodes of the run's last evaluation that missed their
 goal: the goal's cell and where the episode ended.
 
 Writes `<out>/<learner>-<variant>/` (the run: metrics, checkpoints, learning curve with every
@@ -23,6 +24,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import equinox as eqx
 import jax.random as jr
 import numpy as np
 import train_crl
@@ -80,6 +82,11 @@ def main() -> None:
         "episodes": _episodes(trainer, state, eval_keys(run_config, history[-1][M.ITERATION])),
         "eval": {},
     }
+    # The averaged evaluation actor against the actor itself, on the run's last keys.
+    online = eqx.tree_at(lambda t: t.learner.eval_actor, state, state.learner.actor)
+    metrics, _ = evaluate_seeds(trainer, online, eval_keys(run_config, history[-1][M.ITERATION]))
+    row["online_actor"] = _distribution(np.asarray(metrics[M.EVAL_SUCCESS]))
+    print(f"{name}, the online actor instead of its average: {_line(row['online_actor'])}")
     for seed, episodes in enumerate(row["episodes"]):
         missed = [e for e in episodes if not e["reached"]]
         if missed:

@@ -351,6 +351,7 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     (row,) = json.loads((tmp_path / "results.json").read_text())
     assert (row["learner"], row["variant"], row["seeds"]) == ("crl", "preset", 2)
     assert set(row["eval"]) == {"1", "3"}
+    assert len(row["online_actor"]["per_seed"]) == 2
     # Every seed's recorded episodes: all 4 evaluation episodes (up to 8 are recorded).
     assert [len(episodes) for episodes in row["episodes"]] == [4, 4]
     assert {len(e["goal_cell"]) for episodes in row["episodes"] for e in episodes} == {2}
