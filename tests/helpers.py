@@ -1,6 +1,9 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import jax.random as jr
+
+from deepcrl.train import Batch
 
 
 def tree_allclose(x, y, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
@@ -26,3 +29,16 @@ def count_eqns(jaxpr) -> int:
                 if inner is not None:
                     total += count_eqns(getattr(inner, "jaxpr", inner))
     return total
+
+
+def random_batch(getkey, n: int, reward=None) -> Batch:
+    """A batch of `n` random rows (4-d observations, 2-d actions and goals), each next
+    observation a small step from its observation; rewards 0 unless given."""
+    obs = jr.normal(getkey(), (n, 4))
+    return Batch(
+        obs=obs,
+        action=jr.uniform(getkey(), (n, 2), minval=-1, maxval=1),
+        goal=jr.normal(getkey(), (n, 2)),
+        next_obs=obs + 0.1 * jr.normal(getkey(), (n, 4)),
+        reward=jnp.zeros((n,)) if reward is None else reward,
+    )

@@ -6,32 +6,19 @@ import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 import pytest
 from jaxtyping import TypeCheckError
 
 from deepcrl.crl import CRL, CRLConfig
 from deepcrl.td import TD, TDConfig
-from deepcrl.train import Batch
 
-from .helpers import count_eqns
+from .helpers import count_eqns, random_batch
 
 LEARNERS = {
     "crl": (CRL, CRLConfig(actor_width=8, critic_width=8, repr_dim=8)),
     "td": (TD, TDConfig(actor_width=8, critic_width=8)),
 }
-
-
-def _batch(getkey, n):
-    obs = jr.normal(getkey(), (n, 4))
-    return Batch(
-        obs=obs,
-        action=jr.uniform(getkey(), (n, 2), minval=-1, maxval=1),
-        goal=jr.normal(getkey(), (n, 2)),
-        next_obs=obs + 0.1 * jr.normal(getkey(), (n, 4)),
-        reward=jnp.zeros((n,)),
-    )
 
 
 def _learner(name, **settings):
@@ -50,7 +37,7 @@ def test_update_compiles_to_the_same_program_at_depth_4_and_1024(getkey, name):
             lambda k, n=learner: n.init(k, obs_size=4, goal_size=2, action_size=2), getkey()
         )
         jaxpr = jax.make_jaxpr(lambda s, b, k, n=learner: n.update(s, b, k))(
-            state, _batch(getkey, 4), getkey()
+            state, random_batch(getkey, 4), getkey()
         )
         sizes.append(count_eqns(jaxpr.jaxpr))
     assert sizes[0] == sizes[1]
@@ -60,7 +47,7 @@ def test_update_compiles_to_the_same_program_at_depth_4_and_1024(getkey, name):
 def test_best_of_k_evaluation_takes_the_critics_favourite(getkey, name):
     one, eight = _learner(name), _learner(name, eval_candidates=8)
     state = one.init(getkey(), obs_size=4, goal_size=2, action_size=2)
-    batch = _batch(getkey, 64)
+    batch = random_batch(getkey, 64)
     plain = one.act_eval(state, batch.obs, batch.goal)
     np.testing.assert_array_equal(plain, state.eval_actor.deterministic(batch.obs, batch.goal))
     best = jax.jit(eight.act_eval)(state, batch.obs, batch.goal)

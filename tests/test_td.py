@@ -5,28 +5,15 @@ import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 import pytest
 from jaxtyping import TypeCheckError
 
 from deepcrl.losses import MSE, HLGauss, TwoHot
 from deepcrl.td import TD, TDConfig, td_target
-from deepcrl.train import Batch
 
-from .helpers import tree_allclose, tree_finite
+from .helpers import random_batch, tree_allclose, tree_finite
 
 SMALL = TDConfig(actor_width=16, critic_width=16, actor_lr=1e-3, critic_lr=1e-3)
-
-
-def _batch(getkey, n, reward=None):
-    obs = jr.normal(getkey(), (n, 4))
-    return Batch(
-        obs=obs,
-        action=jr.uniform(getkey(), (n, 2), minval=-1, maxval=1),
-        goal=jr.normal(getkey(), (n, 2)),
-        next_obs=obs + 0.1 * jr.normal(getkey(), (n, 4)),
-        reward=jnp.zeros((n,)) if reward is None else reward,
-    )
 
 
 def _init(getkey, config=SMALL):
@@ -64,7 +51,7 @@ def test_targets_terminate_at_the_goal_and_are_clipped_and_counted(getkey):
     # A target critic that says 5 everywhere: bootstrapped targets overflow the support.
     big = eqx.tree_at(lambda c: c.nets.head.bias, state.target_critic, jnp.full((2, 1), 5.0))
     reward = jnp.array([1.0, 0.0, 1.0, 0.0])
-    batch = _batch(getkey, 4, reward)
+    batch = random_batch(getkey, 4, reward)
     target, clipped, next_q = td_target(
         learner.value_loss, learner.config, big, state.actor, jnp.ones(()), batch, getkey()
     )
@@ -79,7 +66,7 @@ def test_the_entropy_term_enters_before_the_histogram(getkey):
     """A soft target with and without `α log π` gives different histograms."""
     config = dataclasses.replace(SMALL, soft_target=True, v_min=-5.0, v_max=5.0)
     learner, state = _init(getkey, config)
-    batch, key = _batch(getkey, 8), getkey()
+    batch, key = random_batch(getkey, 8), getkey()
     loss = learner.value_loss
     args = (state.target_critic, state.actor)
     soft, _, _ = td_target(loss, config, *args, jnp.ones(()), batch, key)
@@ -99,7 +86,7 @@ def test_critics_learn_a_fixed_target(getkey, loss, kind, outputs):
     learner, state = _init(getkey, config)
     assert isinstance(learner.value_loss, kind)
     assert state.critic.nets.head.weight.shape == (2, outputs, 16)  # twin critics' logits
-    batch = _batch(getkey, 16, jnp.ones((16,)))
+    batch = random_batch(getkey, 16, jnp.ones((16,)))
     step = eqx.filter_jit(lambda s, k: learner.update(s, batch, k))
     for _ in range(150):
         state, metrics = step(state, getkey())
@@ -110,7 +97,9 @@ def test_critics_learn_a_fixed_target(getkey, loss, kind, outputs):
 
 def test_target_critics_follow_by_polyak_averaging(getkey):
     learner, state = _init(getkey, dataclasses.replace(SMALL, tau=0.1))
-    new, _ = eqx.filter_jit(lambda s, k: learner.update(s, _batch(getkey, 8), k))(state, getkey())
+    new, _ = eqx.filter_jit(lambda s, k: learner.update(s, random_batch(getkey, 8), k))(
+        state, getkey()
+    )
     params = lambda c: eqx.filter(c, eqx.is_inexact_array)  # noqa: E731
     expected = jax.tree.map(
         lambda old, cur: 0.9 * old + 0.1 * cur, params(state.target_critic), params(new.critic)

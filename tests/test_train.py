@@ -275,7 +275,6 @@ TINY_FLAGS = {
     "train.batch-size": 8, "train.buffer-capacity": 40, "train.num-eval-envs": 4,
     "train.random-goals": 0.0, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
 }  # fmt: skip
-TINY_TRAIN = TRAIN
 
 
 @pytest.fixture
@@ -316,7 +315,7 @@ def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, e
     assert "mean of the last 2 evaluations: success" in out
     assert "Over 2 seeds: final success" in out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["config"]["train"] == dataclasses.asdict(TINY_TRAIN)
+    assert saved["config"]["train"] == dataclasses.asdict(TRAIN)
     assert saved["config"]["learner"]["learner"] == {"train_crl": "CRL", "train_td": "TD"}[example]
     # Reruns skip compilation: the cache lives under $XDG_CACHE_HOME.
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "deepcrl" / "jax")
@@ -340,7 +339,7 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
             eval_actor_decay=0.5,
         ),  # fmt: skip
         env=dataclasses.replace(preset.env, chain_goals=0.0, episode_length=20),
-        train=TINY_TRAIN,
+        train=TRAIN,
         run=RunConfig(total_env_steps=6 * 40, eval_every=2, progress=False, plots=False),
     )
     monkeypatch.setitem(study.LEARNERS, "crl", ({"point": ("tiny", tiny)}, CRL))
