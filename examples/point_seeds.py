@@ -42,6 +42,8 @@ VARIANTS = {
     "preset": {},
     "depth8": {"actor_depth": 8, "critic_depth": 8},
     "critic8": {"critic_depth": 8},
+    "depth16": {"actor_depth": 16, "critic_depth": 16},
+    "width256": {"actor_width": 256, "critic_width": 256},
 }
 TARGET = 0.95
 """A seed holds when its final success is at least this."""
