@@ -12,4 +12,7 @@ from . import (
     train as train,
 )
 
-__version__ = importlib.metadata.version("deepcrl")
+try:
+    __version__ = importlib.metadata.version("deepcrl")
+except importlib.metadata.PackageNotFoundError:  # a source checkout on PYTHONPATH, not installed
+    __version__ = "0+unknown"
