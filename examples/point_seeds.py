@@ -1,7 +1,7 @@
 """The point preset over many seeds: the distribution of its final success, and what holds it.
 
     python examples/point_seeds.py                        # CRL point preset, 10 seeds
-    python examples/point_seeds.py --variant depth8       # actor and critic at depth 8
+    python examples/point_seeds.py --variant depth4       # actor and critic at depth 4
     python examples/point_seeds.py --learner td           # the TD learner's preset
 
 Trains every seed of a variant of the `point` preset at once (vmapped, resumable: rerunning
@@ -38,15 +38,38 @@ from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
 LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
 VARIANTS = {
-    # learner settings on top of the preset
+    # learner settings (and `RunConfig` fields) on top of the preset
     "preset": {},
-    "depth8": {"actor_depth": 8, "critic_depth": 8},
-    "critic8": {"critic_depth": 8},
+    # the preset before depth 8: depth 4 over 600k env steps
+    "depth4": {"actor_depth": 4, "critic_depth": 4, "total_env_steps": 600_000},
     "depth16": {"actor_depth": 16, "critic_depth": 16},
     "width256": {"actor_width": 256, "critic_width": 256},
 }
 TARGET = 0.95
 """A seed holds when its final success is at least this."""
+
+
+def trained(learner: str, variant: str, seeds: int, out: str):
+    """The trainer, run config, final state (every seed) and history of a variant, training
+    it first (resumably) unless `<out>/<learner>-<variant>/` holds a finished run."""
+    presets, make = LEARNERS[learner]
+    preset = presets["point"][1]
+    settings = VARIANTS[variant]
+    run_fields = {f.name for f in dataclasses.fields(preset.run)}
+    config = dataclasses.replace(
+        preset.learner, **{k: v for k, v in settings.items() if k not in run_fields}
+    )
+    trainer = Trainer(make(config), preset.env.make(), preset.env.make_eval(), preset.train)
+    run_config = dataclasses.replace(
+        preset.run,
+        num_seeds=seeds,
+        out_dir=str(Path(out) / f"{learner}-{variant}"),
+        **{k: v for k, v in settings.items() if k in run_fields},
+    )
+    if not (Path(run_config.out_dir) / "summary.json").exists():
+        run(trainer, run_config)
+    state, history = load_run(trainer, run_config)
+    return trainer, run_config, state, history
 
 
 def main() -> None:
@@ -60,17 +83,9 @@ def main() -> None:
     args = parser.parse_args()
     enable_compilation_cache()
 
-    presets, make = LEARNERS[args.learner]
-    preset = presets["point"][1]
-    config = dataclasses.replace(preset.learner, **VARIANTS[args.variant])
-    trainer = Trainer(make(config), preset.env.make(), preset.env.make_eval(), preset.train)
+    trainer, run_config, state, history = trained(args.learner, args.variant, args.seeds, args.out)
+    config = trainer.learner.config
     name = f"{args.learner}-{args.variant}"
-    run_config = dataclasses.replace(
-        preset.run, num_seeds=args.seeds, out_dir=str(Path(args.out) / name)
-    )
-    if not (Path(run_config.out_dir) / "summary.json").exists():
-        run(trainer, run_config)
-    state, history = load_run(trainer, run_config)
 
     row = {
         "learner": args.learner,

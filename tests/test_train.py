@@ -266,6 +266,7 @@ def test_seeds_run_vmapped_with_the_single_run_keys(tmp_path):
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
 TINY_FLAGS = {
+    "learner.actor-depth": 4, "learner.critic-depth": 4,
     "learner.actor-width": 16, "learner.critic-width": 16,
     "learner.actor-lr": 1e-3, "learner.critic-lr": 1e-3, "learner.alpha-lr": 3e-4,
     "learner.eval-actor-decay": 0.5, "learner.lr-schedule": "cosine",
@@ -329,6 +330,8 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
         # The command-line test's learner: one set of compiled programs serves both.
         learner=dataclasses.replace(
             preset.learner,
+            actor_depth=4,
+            critic_depth=4,
             actor_width=16,
             critic_width=16,
             repr_dim=8,
@@ -362,6 +365,32 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     # A rerun finds the finished run and only evaluates.
     study.main()
     assert json.loads((tmp_path / "crl-preset" / "summary.json").read_text())[M.ITERATION] == 6
+    # The value maps of the same run: one rank correlation per seed and distance.
+    maps = examples("value_maps")
+    argv = ["value_maps.py", "--variants", "preset", "--seeds", "2", "--runs", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "maps")])
+    maps.main()
+    (row,) = json.loads((tmp_path / "maps" / "value_maps.json").read_text())
+    for name in ("rho_geodesic", "rho_euclidean"):
+        assert len(row[name]["per_seed"]) == 2
+        assert all(-1 <= rho <= 1 for rho in row[name]["per_seed"])
+    assert row["goal_cell"] == [3, 1] and row["points"] > 500
+    assert (tmp_path / "maps" / "value_maps.png").stat().st_size > 10_000
+
+
+def test_grid_geodesic_goes_around_walls(examples):
+    geodesic = examples("value_maps").grid_geodesic
+    free = np.ones((5, 5), bool)
+    np.testing.assert_allclose(geodesic(free, 0.5, (0, 0))[4, 4], 4 * 0.5 * np.sqrt(2))
+    # A wall across the middle row with a gap at the right end: the way round. A diagonal
+    # step may not cut the wall's corner, so the path steps straight through the gap:
+    # (0,0) ↘ (1,1) → (1,4) ↓ (3,4) ↙ (4,3) ← (4,0).
+    free[2, :4] = False
+    d = geodesic(free, 1.0, (0, 0))
+    np.testing.assert_allclose(d[4, 0], 2 * np.sqrt(2) + 3 + 2 + 3)
+    # Points walled off entirely are unreachable.
+    free[2, 4] = False
+    assert np.isinf(geodesic(free, 1.0, (0, 0))[4]).all()
 
 
 @pytest.mark.slow

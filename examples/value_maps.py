@@ -1,0 +1,187 @@
+"""Value maps (the depth paper's Fig. 9), with a number: does the critic's value follow the maze
+(geodesic distance) or the straight line (Euclidean distance) to the goal?
+
+    python examples/value_maps.py                          # depth 4 vs depth 8, 10 seeds each
+    python examples/value_maps.py --variants depth4 preset depth16
+
+Uses the runs of the point seed study (`examples/point_seeds.py`; a variant not trained yet
+is trained first, resumably). For every seed, the critic's value `V(s, π(s, g), g)` on a grid
+over the evaluation maze for its farthest goal, and the Spearman rank correlation, over the
+free grid points, of those values with −geodesic distance (shortest path between free grid
+points, 8-connected, no corner cutting) and with −Euclidean distance to the goal. A critic
+that has learned the maze ranks states by geodesic distance; one with a Euclidean preference
+values the far side of a wall as if it were near.
+
+Writes `<out>/value_maps.json`, `<out>/value_maps.md` and `<out>/value_maps.png` (each
+variant's median seed side by side, and every seed's two correlations).
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import point_seeds
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+from scipy.stats import spearmanr
+
+from deepcrl.envs import Maze
+from deepcrl.train import metrics as M
+from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
+from deepcrl.train._plots import draw_walls, farthest_goal
+
+RESOLUTION = 64
+
+
+def grid_geodesic(free: np.ndarray, spacing: float, source: tuple[int, int]) -> np.ndarray:
+    """Shortest-path lengths from `source` over the free points of a square grid (8-connected;
+    a diagonal step needs both of its side neighbours free). `inf` where unreachable."""
+    n, m = free.shape
+    index = np.arange(n * m).reshape(n, m)
+    rows, cols, weights = [], [], []
+    for di, dj in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = free[max(0, -di) : n - max(0, di), max(0, -dj) : m - max(0, dj)]
+        i0, j0 = np.nonzero(a)
+        i0, j0 = i0 + max(0, -di), j0 + max(0, -dj)
+        i1, j1 = i0 + di, j0 + dj
+        ok = free[i1, j1]
+        if di and dj:  # no corner cutting
+            ok &= free[i0 + di, j0] & free[i0, j0 + dj]
+        rows.append(index[i0[ok], j0[ok]])
+        cols.append(index[i1[ok], j1[ok]])
+        weights.append(np.full(ok.sum(), spacing * np.hypot(di, dj)))
+    r, c, w = (np.concatenate(x) for x in (rows, cols, weights))
+    graph = coo_matrix((w, (r, c)), shape=(n * m, n * m)).tocsr()
+    return dijkstra(graph, directed=False, indices=index[source]).reshape(n, m)
+
+
+def value_maps(variant: str, seeds: int, out: str) -> dict:
+    """Per seed: the value grid for the farthest goal and its rank correlations."""
+    trainer, _, state, history = point_seeds.trained("crl", variant, seeds, out)
+    maze = trainer.eval_env
+    assert isinstance(maze, Maze)
+    layout = maze.layout
+    goal_cell = farthest_goal(layout)
+    goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)), np.float32)
+    x_min, x_max, y_min, y_max = layout.extent
+    xs, ys = np.linspace(x_min, x_max, RESOLUTION), np.linspace(y_min, y_max, RESOLUTION)
+    points = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).astype(np.float32)
+    free = ~np.asarray(layout.in_wall(points.reshape(-1, 2))).reshape(RESOLUTION, RESOLUTION)
+    obs = maze.observation_at(jnp.asarray(points.reshape(-1, 2)))
+    goal = jnp.broadcast_to(jnp.asarray(goal_xy), (obs.shape[0], 2))
+
+    @eqx.filter_jit
+    def values(trainer, state):
+        return jax.vmap(lambda s: trainer.values(s, obs, goal))(state)
+
+    v = np.asarray(values(trainer, state)).reshape(seeds, RESOLUTION, RESOLUTION)
+    nearest = np.unravel_index(
+        np.argmin(np.where(free, np.linalg.norm(points - goal_xy, axis=-1), np.inf)), free.shape
+    )
+    geodesic = grid_geodesic(free, float(xs[1] - xs[0]), (int(nearest[0]), int(nearest[1])))
+    euclidean = np.linalg.norm(points - goal_xy, axis=-1)
+    used = free & np.isfinite(geodesic)
+    rho_geo = [float(spearmanr(s[used], -geodesic[used]).statistic) for s in v]
+    rho_euc = [float(spearmanr(s[used], -euclidean[used]).statistic) for s in v]
+    final = history[-1].get(M.EVAL_SUCCESS + M.PER_SEED, [history[-1][M.EVAL_SUCCESS]])
+    return {
+        "variant": variant,
+        "settings": point_seeds.VARIANTS[variant],
+        "goal_cell": list(goal_cell),
+        "points": int(used.sum()),
+        "geodesic_vs_euclidean": float(spearmanr(-geodesic[used], -euclidean[used]).statistic),
+        "rho_geodesic": _distribution(rho_geo),
+        "rho_euclidean": _distribution(rho_euc),
+        "rho_difference": _distribution(np.subtract(rho_geo, rho_euc)),
+        "final_success": [float(x) for x in final],
+        # for the figure (not saved): the grids and where the walls are
+        "_values": np.where(free, v, np.nan),
+        "_maze": (layout, goal_xy, (x_min, x_max, y_min, y_max)),
+    }
+
+
+def _distribution(per_seed) -> dict:
+    low, high = bootstrap_interval(per_seed)
+    return {"mean": float(np.mean(per_seed)), "ci95": [low, high], "per_seed": list(per_seed)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--variants", nargs="+", default=["depth4", "preset"],
+                        choices=sorted(point_seeds.VARIANTS))  # fmt: skip
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--runs", default="runs/point_seeds", help="the seed study's --out")
+    parser.add_argument("--out", default="runs/value_maps")
+    args = parser.parse_args()
+    enable_compilation_cache()
+    rows = [value_maps(v, args.seeds, args.runs) for v in args.variants]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    (out / "value_maps.json").write_text(json.dumps(public, indent=1))
+    lines = [
+        "| variant | ρ(V, −geodesic) | ρ(V, −Euclidean) | difference | per seed: ρ geodesic / "
+        "ρ Euclidean / final success |",
+        "|---|---|---|---|---|",
+    ]
+    for r in public:
+        cells = [
+            f"{r[k]['mean']:.2f} ({r[k]['ci95'][0]:.2f}–{r[k]['ci95'][1]:.2f})"
+            for k in ("rho_geodesic", "rho_euclidean", "rho_difference")
+        ]
+        seeds = zip(r["rho_geodesic"]["per_seed"], r["rho_euclidean"]["per_seed"],
+                    r["final_success"], strict=True)  # fmt: skip
+        per_seed = ", ".join(f"{g:.2f}/{e:.2f}/{s:.0%}" for g, e, s in seeds)
+        lines.append(f"| {r['variant']} | " + " | ".join(cells) + f" | {per_seed} |")
+    lines.append(
+        f"\nGoal cell {public[0]['goal_cell']}, {public[0]['points']} free grid points; "
+        f"ρ(−geodesic, −Euclidean) itself: {public[0]['geodesic_vs_euclidean']:.2f}."
+    )
+    table = "\n".join(lines) + "\n"
+    (out / "value_maps.md").write_text(table)
+    print(table)
+    _plot(rows, out / "value_maps.png")
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(rows) + 1, figsize=(4.6 * (len(rows) + 1), 4.2))
+    for ax, r in zip(axes, rows, strict=False):
+        rho = np.asarray(r["rho_geodesic"]["per_seed"])
+        median = int(np.argsort(rho)[len(rho) // 2])
+        layout, goal_xy, (x_min, x_max, y_min, y_max) = r["_maze"]
+        grid = r["_values"][median]
+        im = ax.imshow(grid, extent=(y_min, y_max, x_max, x_min), cmap="viridis")
+        draw_walls(ax, layout)
+        ax.scatter([goal_xy[1]], [goal_xy[0]], marker="*", s=250, c="red", edgecolors="white")
+        ax.set_title(f"{r['variant']}: seed {median} (median ρ geodesic {rho[median]:.2f})")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    ax = axes[-1]
+    for i, r in enumerate(rows):
+        for j, key in enumerate(("rho_geodesic", "rho_euclidean")):
+            d = r[key]
+            x = i + (j - 0.5) * 0.3
+            ax.scatter(np.full(len(d["per_seed"]), x), d["per_seed"], color=f"C{j}", s=14,
+                       alpha=0.6, label=key.replace("rho_", "ρ with −") if i == 0 else None)  # fmt: skip
+            ax.errorbar(x, d["mean"], yerr=[[d["mean"] - d["ci95"][0]], [d["ci95"][1] - d["mean"]]],
+                        color=f"C{j}", marker="_", ms=16, capsize=4)  # fmt: skip
+    ax.set_xticks(range(len(rows)), [r["variant"] for r in rows])
+    ax.set_ylabel("Spearman ρ of the value map (per seed)")
+    ax.set_ylim(-1.02, 1.02)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
