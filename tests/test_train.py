@@ -394,12 +394,23 @@ def test_grid_geodesic_goes_around_walls(examples):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("example", ["train_crl", "train_td"])
-def test_point_presets_reach_their_success_target(tmp_path, examples, example):
-    """The README's commands: at least 80% evaluation success on the far goals."""
-    args = examples(example).PRESETS["point"][1]
-    make = CRL if example == "train_crl" else TD
-    trainer = Trainer(make(args.learner), args.env.make(), args.env.make_eval(), args.train)
+def test_crl_point_preset_holds_on_nine_of_ten_seeds(tmp_path, examples):
+    """The README's command over ten seeds (vmapped; about an hour on 2 cores): at least 9 of 10
+    seeds end at ≥ 95% success, and none of those collapses in the last three evaluations."""
+    args = examples("train_crl").PRESETS["point"][1]
+    trainer = Trainer(CRL(args.learner), args.env.make(), args.env.make_eval(), args.train)
+    config = dataclasses.replace(args.run, out_dir=str(tmp_path), progress=False, num_seeds=10)
+    history = run(trainer, config).history
+    per_seed = np.array([r[M.EVAL_SUCCESS + M.PER_SEED] for r in history[-3:]])
+    holding = per_seed[-1] >= 0.95
+    assert holding.sum() >= 9, per_seed[-1]
+    assert per_seed[:, holding].min() >= 0.9, per_seed
+
+
+@pytest.mark.slow
+def test_td_point_preset_reaches_its_success_target(tmp_path, examples):
+    """`python examples/train_td.py point`: at least 80% evaluation success on the far goals."""
+    args = examples("train_td").PRESETS["point"][1]
+    trainer = Trainer(TD(args.learner), args.env.make(), args.env.make_eval(), args.train)
     config = dataclasses.replace(args.run, out_dir=str(tmp_path), progress=False)
-    result = run(trainer, config)
-    assert result.final[M.EVAL_SUCCESS] >= 0.8
+    assert run(trainer, config).final[M.EVAL_SUCCESS] >= 0.8
