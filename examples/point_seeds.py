@@ -227,6 +227,8 @@ def _plot(out: Path, rows: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    # every rule of any row, in one order (rows may have been judged under different rules)
+    ks = sorted({k for r in rows for k in r["eval"]}, key=int)
     for i, r in enumerate(rows):
         color = f"C{i}"
         steps = np.asarray(r["logged"]["curve_env_steps"])
@@ -237,18 +239,19 @@ def _plot(out: Path, rows: list[dict]) -> None:
         axes[0].fill_between(steps, bands[:, 0], bands[:, 1], color=color, alpha=0.2)
         for c in curves:
             axes[0].plot(steps, c, color=color, alpha=0.15, lw=0.8)
-        ks = list(r["eval"])
         for j, k in enumerate(ks):
+            if k not in r["eval"]:
+                continue
             per_seed = np.asarray(r["eval"][k]["success"]["per_seed"])
             x = j + (i - (len(rows) - 1) / 2) * 0.15
             axes[1].scatter(np.full(per_seed.size, x), per_seed, color=color, alpha=0.6, s=14)
             axes[1].errorbar(
                 x, per_seed.mean(), yerr=[[per_seed.mean() - r["eval"][k]["success"]["ci95"][0]],
                 [r["eval"][k]["success"]["ci95"][1] - per_seed.mean()]], color=color, marker="_",
-                ms=14, capsize=4, label=label if j == 0 else None,
+                ms=14, capsize=4, label=label if k == next(iter(r["eval"])) else None,
             )  # fmt: skip
-        ticks = [f"best of {k}" if k != "1" else "tanh(mean)" for k in ks]
-        axes[1].set_xticks(range(len(ks)), ticks)
+    ticks = [f"best of {k}" if k != "1" else "tanh(mean)" for k in ks]
+    axes[1].set_xticks(range(len(ks)), ticks)
     axes[0].set_xlabel("env steps")
     axes[0].set_ylabel("evaluation success (mean, 95% CI; thin: seeds)")
     axes[0].set_ylim(-0.02, 1.02)

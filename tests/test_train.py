@@ -396,15 +396,13 @@ def test_grid_geodesic_goes_around_walls(examples):
 @pytest.mark.slow
 def test_crl_point_preset_holds_on_nine_of_ten_seeds(tmp_path, examples):
     """The README's command over ten seeds (vmapped; about an hour on 2 cores): at least 9 of 10
-    seeds end at ≥ 95% success, and none of those collapses in the last three evaluations."""
+    seeds are at ≥ 95% success in each of the last two evaluations (no late collapse)."""
     args = examples("train_crl").PRESETS["point"][1]
     trainer = Trainer(CRL(args.learner), args.env.make(), args.env.make_eval(), args.train)
     config = dataclasses.replace(args.run, out_dir=str(tmp_path), progress=False, num_seeds=10)
     history = run(trainer, config).history
-    per_seed = np.array([r[M.EVAL_SUCCESS + M.PER_SEED] for r in history[-3:]])
-    holding = per_seed[-1] >= 0.95
-    assert holding.sum() >= 9, per_seed[-1]
-    assert per_seed[:, holding].min() >= 0.9, per_seed
+    per_seed = np.array([r[M.EVAL_SUCCESS + M.PER_SEED] for r in history[-2:]])
+    assert (per_seed >= 0.95).all(axis=0).sum() >= 9, per_seed
 
 
 @pytest.mark.slow
