@@ -53,7 +53,8 @@ def main() -> None:
     labels = args.labels or [p.name for p in args.runs]
     if len(labels) != len(args.runs):
         raise ValueError(f"{len(labels)} labels for {len(args.runs)} runs")
-    rows = {label: summarise(path, args.target) for label, path in zip(labels, args.runs)}
+    runs = zip(labels, args.runs, strict=True)
+    rows = {label: summarise(path, args.target) for label, path in runs}
     args.out.mkdir(parents=True, exist_ok=True)
     lines = [
         "| run | env steps | last evaluation: success, mean (95% CI) | seeds ≥ "

@@ -85,15 +85,15 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
     geodesic = grid_geodesic(free, float(xs[1] - xs[0]), (int(nearest[0]), int(nearest[1])))
     euclidean = np.linalg.norm(points - goal_xy, axis=-1)
     used = free & np.isfinite(geodesic)
-    rho_geo = [float(spearmanr(s[used], -geodesic[used]).statistic) for s in v]
-    rho_euc = [float(spearmanr(s[used], -euclidean[used]).statistic) for s in v]
+    rho_geo = [_spearman(s[used], -geodesic[used]) for s in v]
+    rho_euc = [_spearman(s[used], -euclidean[used]) for s in v]
     final = history[-1].get(M.EVAL_SUCCESS + M.PER_SEED, [history[-1][M.EVAL_SUCCESS]])
     return {
         "variant": variant,
         "settings": point_seeds.VARIANTS[variant],
         "goal_cell": list(goal_cell),
         "points": int(used.sum()),
-        "geodesic_vs_euclidean": float(spearmanr(-geodesic[used], -euclidean[used]).statistic),
+        "geodesic_vs_euclidean": _spearman(-geodesic[used], -euclidean[used]),
         "rho_geodesic": _distribution(rho_geo),
         "rho_euclidean": _distribution(rho_euc),
         "rho_difference": _distribution(np.subtract(rho_geo, rho_euc)),
@@ -102,6 +102,10 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
         "_values": np.where(free, v, np.nan),
         "_maze": (layout, goal_xy, (x_min, x_max, y_min, y_max)),
     }
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(spearmanr(a, b)[0])  # pyright: ignore[reportArgumentType]  (scipy stub)
 
 
 def _distribution(per_seed) -> dict:
@@ -169,8 +173,9 @@ def _plot(rows: list[dict], path: Path) -> None:
         for j, key in enumerate(("rho_geodesic", "rho_euclidean")):
             d = r[key]
             x = i + (j - 0.5) * 0.3
+            label = key.replace("rho_", "ρ with −") if i == 0 else None
             ax.scatter(np.full(len(d["per_seed"]), x), d["per_seed"], color=f"C{j}", s=14,
-                       alpha=0.6, label=key.replace("rho_", "ρ with −") if i == 0 else None)  # fmt: skip
+                       alpha=0.6, label=label)  # fmt: skip
             ax.errorbar(x, d["mean"], yerr=[[d["mean"] - d["ci95"][0]], [d["ci95"][1] - d["mean"]]],
                         color=f"C{j}", marker="_", ms=16, capsize=4)  # fmt: skip
     ax.set_xticks(range(len(rows)), [r["variant"] for r in rows])

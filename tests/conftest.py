@@ -1,5 +1,6 @@
 import os
 import random
+import sys
 from pathlib import Path
 
 import hypothesis
@@ -17,6 +18,9 @@ jax.config.update(
 )
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+# Each test runs its small programs a few times: compiling them with few optimisations (no
+# LLVM optimisation passes) costs less than the slower code it makes.
+jax.config.update("jax_disable_most_optimizations", True)
 
 # Derandomised under CI so a red run reproduces; locally hypothesis explores.
 hypothesis.settings.register_profile("dev", deadline=None, max_examples=40)
@@ -38,3 +42,47 @@ def getkey():
         return sub
 
     return _getkey
+
+
+# Files by the compile time they need, longest first. The workers (`--dist loadfile`) take
+# whole files in this order, so the longest file starts at once instead of last and both
+# workers finish at about the same time.
+_LONGEST_FIRST = (
+    "test_train.py",
+    "test_nn.py",
+    "test_envs_maze.py",
+    "test_losses.py",
+    "test_td.py",
+    "test_crl.py",
+    "test_infonce.py",
+    "test_replay.py",
+    "test_envs_ant.py",
+    "test_actor_critic.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept
+
+
+@pytest.fixture
+def examples(monkeypatch):
+    """Imports the example scripts as their own directory does when run (`import train_crl`)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "examples"))
+
+    def load(name):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+        return __import__(name)
+
+    return load
+
+
+@pytest.fixture
+def keep_cache_config():
+    """Restores the compilation cache settings that the command line changes."""
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    saved = {name: getattr(jax.config, name) for name in names}
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)

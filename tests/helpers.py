@@ -42,3 +42,18 @@ def random_batch(getkey, n: int, reward=None) -> Batch:
         next_obs=obs + 0.1 * jr.normal(getkey(), (n, 4)),
         reward=jnp.zeros((n,)) if reward is None else reward,
     )
+
+
+TINY_FLAGS = {
+    "learner.actor-depth": 4, "learner.critic-depth": 4,
+    "learner.actor-width": 16, "learner.critic-width": 16,
+    "learner.actor-lr": 1e-3, "learner.critic-lr": 1e-3, "learner.alpha-lr": 3e-4,
+    "learner.eval-actor-decay": 0.5, "learner.lr-schedule": "cosine",
+    "learner.lr-decay-updates": 24,
+    "env.chain-goals": 0.0, "env.episode-length": 20,
+    "train.num-envs": 4, "train.unroll-length": 10, "train.sgd-steps": 3,
+    "train.batch-size": 8, "train.buffer-capacity": 40, "train.num-eval-envs": 4,
+    "train.random-goals": 0.0, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
+}  # fmt: skip
+"""Command-line flags of a tiny `point` run (the learner, maze and training settings of
+`tests/test_train.py`'s runs, so that the CRL command line reuses their compiled programs)."""

@@ -18,7 +18,7 @@ from deepcrl.envs import Layout, Maze, PointBody, State, get_layout, maze_mjcf
 from .helpers import tree_allclose
 
 N_ENVS = 16
-N_STEPS = 300
+N_STEPS = 150
 EPISODE = 8
 # Largest allowed overlap of the agent's sphere (radius 0.5) with a wall, in world units (cells
 # are 4 wide): about the displacement per physics substep (0.1 per axis, 0.14 diagonally).

@@ -1,6 +1,8 @@
 """The goal-conditioned TD learner: targets, support, classification critics, updates."""
 
 import dataclasses
+import json
+import sys
 
 import equinox as eqx
 import jax
@@ -11,7 +13,7 @@ from jaxtyping import TypeCheckError
 from deepcrl.losses import MSE, HLGauss, TwoHot
 from deepcrl.td import TD, TDConfig, td_target
 
-from .helpers import random_batch, tree_allclose, tree_finite
+from .helpers import TINY_FLAGS, random_batch, tree_allclose, tree_finite
 
 SMALL = TDConfig(actor_width=16, critic_width=16, actor_lr=1e-3, critic_lr=1e-3)
 
@@ -106,3 +108,19 @@ def test_target_critics_follow_by_polyak_averaging(getkey):
     )
     assert tree_allclose(params(new.target_critic), expected, rtol=1e-6, atol=1e-7)
     assert not tree_allclose(params(new.critic), params(state.critic))
+
+
+@pytest.mark.usefixtures("keep_cache_config")
+def test_command_line_trains_and_reports(tmp_path, monkeypatch, capsys, examples):
+    """`examples/train_td.py point` with tiny settings: trains two seeds and reports them."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    flags = TINY_FLAGS | {"run.out-dir": tmp_path / "run", "run.num-seeds": 2}
+    argv = ["train_td.py", "point", "--run.no-plots", "--run.no-progress"]
+    monkeypatch.setattr(sys, "argv", argv + [f"--{k}={v}" for k, v in flags.items()])
+    examples("train_td").main()
+    out = capsys.readouterr().out
+    assert "Final evaluation after 240 env steps: success" in out
+    assert "Over 2 seeds: final success" in out
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["config"]["learner"]["learner"] == "TD"
+    assert saved["config"]["train"]["batch_size"] == TINY_FLAGS["train.batch-size"]

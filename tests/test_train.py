@@ -6,7 +6,6 @@ Every run here uses one tiny configuration, so the whole file compiles its progr
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -36,7 +35,7 @@ from deepcrl.train import (
 from deepcrl.train._files import checkpoint_dirs, run_lock
 from deepcrl.train._run import _advance, _check_divergence, _init
 
-from .helpers import tree_allclose
+from .helpers import TINY_FLAGS, tree_allclose
 
 # The rates decay over exactly the 10-iteration runs below (8 learning iterations × 3 SGD
 # steps), so that resuming must continue the schedule's step count too.
@@ -87,7 +86,9 @@ def _same(a, b) -> bool:
 def test_batches_pair_steps_with_their_next_step_and_future_goals(getkey):
     trainer = _trainer()
     state = _init(trainer, seed_keys(0, 2))
-    state, _ = _advance(trainer, state, jnp.asarray(trainer.warmup_iterations), jnp.asarray(False))
+    # Arguments typed as `run` types them (a weakly typed int would compile another program).
+    warmup = jnp.asarray(trainer.warmup_iterations, jnp.int32)
+    state, _ = _advance(trainer, state, warmup, jnp.asarray(False))
     first = jax.tree.map(lambda x: x[0], state)
     trainer = _trainer(train=dataclasses.replace(TRAIN, random_goals=0.5, batch_size=64))
     batch = eqx.filter_jit(lambda t, b, k: t.sample_batch(b, k))(trainer, first.buffer, getkey())
@@ -261,63 +262,26 @@ def test_seeds_run_vmapped_with_the_single_run_keys(tmp_path):
 
 # ------------------------------------------------------------------ the examples
 # The CRL command line and the seed study use the learner, maze and training settings of
-# the runs above, so they reuse their compiled programs.
-
-EXAMPLES = Path(__file__).parents[1] / "examples"
-
-TINY_FLAGS = {
-    "learner.actor-depth": 4, "learner.critic-depth": 4,
-    "learner.actor-width": 16, "learner.critic-width": 16,
-    "learner.actor-lr": 1e-3, "learner.critic-lr": 1e-3, "learner.alpha-lr": 3e-4,
-    "learner.eval-actor-decay": 0.5, "learner.lr-schedule": "cosine",
-    "learner.lr-decay-updates": 24,
-    "env.chain-goals": 0.0, "env.episode-length": 20,
-    "train.num-envs": 4, "train.unroll-length": 10, "train.sgd-steps": 3,
-    "train.batch-size": 8, "train.buffer-capacity": 40, "train.num-eval-envs": 4,
-    "train.random-goals": 0.0, "run.total-env-steps": 6 * 40, "run.eval-every": 2,
-}  # fmt: skip
+# the runs above (`TINY_FLAGS`), so they reuse their compiled programs. The TD command line
+# is tested with the TD learner (tests/test_td.py).
 
 
-@pytest.fixture
-def examples(monkeypatch):
-    """Imports the example scripts as their own directory does when run (`import train_crl`)."""
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-
-    def load(name):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-        return __import__(name)
-
-    return load
-
-
-@pytest.fixture
-def keep_cache_config():
-    """Restores the compilation cache settings that the command line changes."""
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    saved = {name: getattr(jax.config, name) for name in names}
-    yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
-
-
-@pytest.mark.parametrize("example", ["train_crl", "train_td"])
 @pytest.mark.usefixtures("keep_cache_config")
-def test_example_command_lines_train_and_report(tmp_path, monkeypatch, capsys, examples, example):
+def test_example_command_line_trains_and_reports(tmp_path, monkeypatch, capsys, examples):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    flags = TINY_FLAGS | {"run.out-dir": tmp_path / "run", "run.num-seeds": 2}
-    if example == "train_crl":
-        flags |= {"learner.repr-dim": 8}
-    argv = [f"{example}.py", "point", "--run.no-plots", "--run.no-progress"]
+    flags = TINY_FLAGS | {"learner.repr-dim": 8, "run.out-dir": tmp_path / "run"}
+    flags |= {"run.num-seeds": 2}
+    argv = ["train_crl.py", "point", "--run.no-plots", "--run.no-progress"]
     argv += [f"--{k}={v}" for k, v in flags.items()]
     monkeypatch.setattr(sys, "argv", argv)
-    examples(example).main()
+    examples("train_crl").main()
     out = capsys.readouterr().out
     assert "Final evaluation after 240 env steps: success" in out
     assert "mean of the last 2 evaluations: success" in out
     assert "Over 2 seeds: final success" in out
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["config"]["train"] == dataclasses.asdict(TRAIN)
-    assert saved["config"]["learner"]["learner"] == {"train_crl": "CRL", "train_td": "TD"}[example]
+    assert saved["config"]["learner"]["learner"] == "CRL"
     # Reruns skip compilation: the cache lives under $XDG_CACHE_HOME.
     assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "deepcrl" / "jax")
 
@@ -376,6 +340,18 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
         assert all(-1 <= rho <= 1 for rho in row[name]["per_seed"])
     assert row["goal_cell"] == [3, 1] and row["points"] > 500
     assert (tmp_path / "maps" / "value_maps.png").stat().st_size > 10_000
+    # And the run next to itself cut short: a run that did not reach its budget says so.
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    (stopped / "config.json").write_text((tmp_path / "crl-preset" / "config.json").read_text())
+    lines = (tmp_path / "crl-preset" / "metrics.jsonl").read_text().splitlines()
+    (stopped / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    argv = ["compare_runs.py", str(tmp_path / "crl-preset"), str(stopped), "--labels", "a", "b"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "cmp")])
+    examples("compare_runs").main()
+    table = (tmp_path / "cmp" / "runs.md").read_text()
+    assert "| a | 240 |" in table and "| b | 160 of 240 (stopped) |" in table
+    assert (tmp_path / "cmp" / "runs.png").stat().st_size > 10_000
 
 
 def test_grid_geodesic_goes_around_walls(examples):
