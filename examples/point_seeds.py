@@ -33,7 +33,15 @@ import train_td
 from deepcrl.crl import CRL
 from deepcrl.envs import Maze
 from deepcrl.td import TD
-from deepcrl.train import Trainer, eval_keys, evaluate_seeds, load_run, metrics as M, run
+from deepcrl.train import (
+    RunConfig,
+    Trainer,
+    eval_keys,
+    evaluate_seeds,
+    load_run,
+    metrics as M,
+    run,
+)
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
 LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
@@ -49,22 +57,28 @@ TARGET = 0.95
 """A seed holds when its final success is at least this."""
 
 
-def trained(learner: str, variant: str, seeds: int, out: str):
-    """The trainer, run config, final state (every seed) and history of a variant, training
-    it first (resumably) unless `<out>/<learner>-<variant>/` holds a finished run."""
+def variant(learner: str, name: str) -> tuple[Trainer, RunConfig]:
+    """The trainer and run config of a variant of the learner's `point` preset."""
     presets, make = LEARNERS[learner]
     preset = presets["point"][1]
-    settings = VARIANTS[variant]
+    settings = VARIANTS[name]
     run_fields = {f.name for f in dataclasses.fields(preset.run)}
     config = dataclasses.replace(
         preset.learner, **{k: v for k, v in settings.items() if k not in run_fields}
     )
     trainer = Trainer(make(config), preset.env.make(), preset.env.make_eval(), preset.train)
     run_config = dataclasses.replace(
-        preset.run,
-        num_seeds=seeds,
-        out_dir=str(Path(out) / f"{learner}-{variant}"),
-        **{k: v for k, v in settings.items() if k in run_fields},
+        preset.run, **{k: v for k, v in settings.items() if k in run_fields}
+    )
+    return trainer, run_config
+
+
+def trained(learner: str, name: str, seeds: int, out: str):
+    """The trainer, run config, final state (every seed) and history of a variant, training
+    it first (resumably) unless `<out>/<learner>-<name>/` holds a finished run."""
+    trainer, run_config = variant(learner, name)
+    run_config = dataclasses.replace(
+        run_config, num_seeds=seeds, out_dir=str(Path(out) / f"{learner}-{name}")
     )
     if not (Path(run_config.out_dir) / "summary.json").exists():
         run(trainer, run_config)

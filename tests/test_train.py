@@ -340,6 +340,16 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
         assert all(-1 <= rho <= 1 for rho in row[name]["per_seed"])
     assert row["goal_cell"] == [3, 1] and row["points"] > 500
     assert (tmp_path / "maps" / "value_maps.png").stat().st_size > 10_000
+    # Where the actor stops on its way into the farthest goal, per seed.
+    argv = ["near_miss.py", "--run", str(tmp_path / "crl-preset"), "--seeds", "2"]
+    monkeypatch.setitem(sys.modules, "point_seeds", study)  # the tiny preset
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "near")])
+    examples("near_miss").main()
+    near = json.loads((tmp_path / "near" / "near_miss.json").read_text())
+    assert (near["goal_cell"], near["entry_from"]) == ([3, 1], [3, 2])
+    for seed in near["seeds"]:
+        assert -4.0 <= seed["best_value_offset"] <= 1.0
+        assert seed["near_miss"] == (seed["rest_offset"] is None or abs(seed["rest_offset"]) > 0.5)
     # And the run next to itself cut short: a run that did not reach its budget says so.
     stopped = tmp_path / "stopped"
     stopped.mkdir()
