@@ -25,7 +25,7 @@ def summarise(directory: Path, target: float) -> dict:
     if not history:
         raise ValueError(f"{directory} has no evaluations in metrics.jsonl")
     config = json.loads((directory / "config.json").read_text())
-    per_seed = np.array([r.get(M.EVAL_SUCCESS + M.PER_SEED, [r[M.EVAL_SUCCESS]]) for r in history])
+    per_seed = np.array([M.per_seed(r, M.EVAL_SUCCESS) for r in history])
     last = per_seed[-1]
     low, high = bootstrap_interval(last)
     return {

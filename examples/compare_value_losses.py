@@ -84,7 +84,7 @@ def _summarise(layout: str, kind: str, depth: int, history: list[dict]) -> dict:
     final = history[-1]
     row = {"layout": layout, "learner": kind, "depth": depth, "env_steps": final[M.ENV_STEPS]}
     for name in (M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL):
-        per_seed = np.asarray(final.get(name + M.PER_SEED, [final[name]]))
+        per_seed = np.asarray(M.per_seed(final, name))
         low, high = bootstrap_interval(per_seed)
         row[name] = {
             "mean": float(per_seed.mean()),

@@ -174,7 +174,7 @@ def _episodes(trainer: Trainer, state, keys) -> list[list[dict]]:
 def _logged(history: list[dict]) -> dict:
     """The run's own evaluations per seed: the final one, the mean and the minimum of the
     last five (a collapse shows in the minimum)."""
-    per_seed = np.array([r.get(M.EVAL_SUCCESS + M.PER_SEED, [r[M.EVAL_SUCCESS]]) for r in history])
+    per_seed = np.array([M.per_seed(r, M.EVAL_SUCCESS) for r in history])
     last = per_seed[-5:]
     return {
         "final": _distribution(per_seed[-1]),

@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 from deepcrl.envs import Maze
 from deepcrl.train import metrics as M
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._plots import draw_walls, farthest_goal
+from deepcrl.train._plots import _image_extent, draw_walls, farthest_goal
 
 RESOLUTION = 64
 
@@ -87,7 +87,6 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
     used = free & np.isfinite(geodesic)
     rho_geo = [_spearman(s[used], -geodesic[used]) for s in v]
     rho_euc = [_spearman(s[used], -euclidean[used]) for s in v]
-    final = history[-1].get(M.EVAL_SUCCESS + M.PER_SEED, [history[-1][M.EVAL_SUCCESS]])
     return {
         "variant": variant,
         "settings": point_seeds.VARIANTS[variant],
@@ -97,10 +96,10 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
         "rho_geodesic": _distribution(rho_geo),
         "rho_euclidean": _distribution(rho_euc),
         "rho_difference": _distribution(np.subtract(rho_geo, rho_euc)),
-        "final_success": [float(x) for x in final],
+        "final_success": [float(x) for x in M.per_seed(history[-1], M.EVAL_SUCCESS)],
         # for the figure (not saved): the grids and where the walls are
         "_values": np.where(free, v, np.nan),
-        "_maze": (layout, goal_xy, (x_min, x_max, y_min, y_max)),
+        "_maze": (layout, goal_xy),
     }
 
 
@@ -161,9 +160,8 @@ def _plot(rows: list[dict], path: Path) -> None:
     for ax, r in zip(axes, rows, strict=False):
         rho = np.asarray(r["rho_geodesic"]["per_seed"])
         median = int(np.argsort(rho)[len(rho) // 2])
-        layout, goal_xy, (x_min, x_max, y_min, y_max) = r["_maze"]
-        grid = r["_values"][median]
-        im = ax.imshow(grid, extent=(y_min, y_max, x_max, x_min), cmap="viridis")
+        layout, goal_xy = r["_maze"]
+        im = ax.imshow(r["_values"][median], extent=_image_extent(layout), cmap="viridis")
         draw_walls(ax, layout)
         ax.scatter([goal_xy[1]], [goal_xy[0]], marker="*", s=250, c="red", edgecolors="white")
         ax.set_title(f"{r['variant']}: seed {median} (median ρ geodesic {rho[median]:.2f})")

@@ -158,6 +158,8 @@ def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
     # Warm-up (ceil(window 20 / unroll 10) = 2 iterations) only collects: no evaluation.
     assert [r[M.ITERATION] for r in rows] == [4, 6, 8]
     assert [r[M.SGD_STEPS] for r in rows] == [6, 12, 18]
+    assert M.per_seed(rows[-1], M.EVAL_SUCCESS) == rows[-1][M.EVAL_SUCCESS + M.PER_SEED]
+    assert M.per_seed({M.EVAL_SUCCESS: 0.5}, M.EVAL_SUCCESS) == [0.5]  # a row of one seed
     for r in rows:
         assert 0.0 <= r[M.EVAL_SUCCESS] <= 1.0
         assert 0.0 <= r[M.EVAL_TIME_AT_GOAL] <= MAZE.episode_length
@@ -291,20 +293,9 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     preset = study.LEARNERS["crl"][0]["point"][1]
     tiny = dataclasses.replace(
         preset,
-        # The command-line test's learner: one set of compiled programs serves both.
-        learner=dataclasses.replace(
-            preset.learner,
-            actor_depth=4,
-            critic_depth=4,
-            actor_width=16,
-            critic_width=16,
-            repr_dim=8,
-            actor_lr=1e-3,
-            critic_lr=1e-3,
-            alpha_lr=3e-4,
-            lr_decay_updates=24,
-            eval_actor_decay=0.5,
-        ),  # fmt: skip
+        # The runs' learner, equal to the preset with the command-line test's flags: one set of
+        # compiled programs serves them all.
+        learner=LEARNER,
         env=dataclasses.replace(preset.env, chain_goals=0.0, episode_length=20),
         train=TRAIN,
         run=RunConfig(total_env_steps=6 * 40, eval_every=2, progress=False, plots=False),

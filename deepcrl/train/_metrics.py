@@ -27,3 +27,9 @@ PER_SEED = "_per_seed"
 def train(name: str) -> str:
     """The logged name of a learner's update metric."""
     return f"train/{name}"
+
+
+def per_seed(row: dict, name: str) -> list[float]:
+    """A logged row's values of an evaluation metric, one per seed (a single value when the
+    row has no per-seed entry)."""
+    return list(row.get(name + PER_SEED, [row[name]]))
