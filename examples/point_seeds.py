@@ -27,6 +27,7 @@ from pathlib import Path
 import equinox as eqx
 import jax.random as jr
 import numpy as np
+import sweep
 import train_crl
 import train_td
 
@@ -46,12 +47,14 @@ from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
 LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
 VARIANTS = {
-    # learner settings (and `RunConfig` fields) on top of the preset
+    # learner settings (and `MazeConfig`, `RunConfig` fields) on top of the preset
     "preset": {},
     # the preset before depth 8: depth 4 over 600k env steps
     "depth4": {"actor_depth": 4, "critic_depth": 4, "total_env_steps": 600_000},
     "depth16": {"actor_depth": 16, "critic_depth": 16},
     "width256": {"actor_width": 256, "critic_width": 256},
+    # training goals anywhere within ±1 of their cell's centre instead of at the centre
+    "goal_noise": {"goal_noise": 1.0},
 }
 TARGET = 0.95
 """A seed holds when its final success is at least this."""
@@ -60,17 +63,9 @@ TARGET = 0.95
 def variant(learner: str, name: str) -> tuple[Trainer, RunConfig]:
     """The trainer and run config of a variant of the learner's `point` preset."""
     presets, make = LEARNERS[learner]
-    preset = presets["point"][1]
-    settings = VARIANTS[name]
-    run_fields = {f.name for f in dataclasses.fields(preset.run)}
-    config = dataclasses.replace(
-        preset.learner, **{k: v for k, v in settings.items() if k not in run_fields}
-    )
-    trainer = Trainer(make(config), preset.env.make(), preset.env.make_eval(), preset.train)
-    run_config = dataclasses.replace(
-        preset.run, **{k: v for k, v in settings.items() if k in run_fields}
-    )
-    return trainer, run_config
+    args = sweep.with_settings(presets["point"][1], VARIANTS[name])
+    trainer = Trainer(make(args.learner), args.env.make(), args.env.make_eval(), args.train)
+    return trainer, args.run
 
 
 def trained(learner: str, name: str, seeds: int, out: str):

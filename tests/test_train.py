@@ -355,6 +355,59 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     assert (tmp_path / "cmp" / "runs.png").stat().st_size > 10_000
 
 
+def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examples, capsys):
+    sweep = examples("sweep")
+    preset = examples("train_crl").PRESETS["point"][1]
+    tiny = dataclasses.replace(
+        preset,
+        learner=LEARNER,  # the seed study's tiny preset: the same compiled programs
+        env=dataclasses.replace(preset.env, chain_goals=0.0, episode_length=20),
+        train=TRAIN,
+        run=RunConfig(total_env_steps=6 * PER_ITER, eval_every=2, plots=False),
+    )
+    settings = [
+        sweep.setting(f"seed{seed}", {"seed": seed, "depth": 4}, tiny, CRL, {"seed": seed})
+        for seed in (0, 10)
+    ]
+    rows = sweep.sweep(settings, tmp_path, seeds=2, progress=False)
+    assert [r["name"] for r in rows] == ["seed0", "seed10"]
+    for row in rows:
+        assert row["env_steps"] == 6 * PER_ITER
+        assert len(row[M.EVAL_SUCCESS]["per_seed"]) == 2
+        history = load_history(tmp_path / row["name"])
+        assert row["curve"]["env_steps"] == [r[M.ENV_STEPS] for r in history]
+        assert len(row["curve"][M.EVAL_SUCCESS]) == len(history)
+        low, high = row[M.EVAL_SUCCESS]["ci95"]
+        assert low <= row[M.EVAL_SUCCESS]["mean"] <= high
+    # Different seeds trained different runs.
+    losses = [[r[M.CRITIC_LOSS] for r in load_history(tmp_path / n)] for n in ("seed0", "seed10")]
+    assert losses[0] != losses[1]
+    # A finished setting is read, not trained again; a partial sweep keeps the other rows.
+    summary = (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns
+    again = sweep.sweep(settings[1:], tmp_path, seeds=2, progress=False)
+    assert again == rows[1:]
+    assert (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns == summary
+    assert [r["name"] for r in sweep.read(tmp_path)] == ["seed0", "seed10"]
+    table = (tmp_path / "results.md").read_text()
+    assert table.startswith("| seed | depth | env steps |") and table.count("| 4 | 240 |") == 2
+    sweep.plot_against(rows, tmp_path / "fig.png", x="seed", xlabel="seed", log2=False)
+    assert (tmp_path / "fig.png").stat().st_size > 10_000
+    with pytest.raises(ValueError, match="'bogus'"):
+        sweep.with_settings(tiny, {"bogus": 1})
+    with pytest.raises(ValueError, match="unique"):
+        sweep.sweep(settings[:1] * 2, tmp_path, seeds=2)
+    # The stitching experiment's settings: short training pairs, far evaluation goals.
+    stitching = examples("stitching")
+    for scale, body in (("cpu", "point"), ("paper", "ant")):
+        for s in stitching.settings(scale):
+            assert (s.trainer.env.start_goal, s.trainer.env.max_goal_distance) == ("stitch", 3)
+            assert s.trainer.env.chain_goals == 0.0 and s.trainer.env.body.name == body
+            assert s.trainer.eval_env.layout.name == f"{s.trainer.env.layout.name}_eval"
+            depth = s.labels["depth"]
+            config = s.trainer.learner.config
+            assert (config.actor_depth, config.critic_depth) == (depth, depth)
+
+
 def test_grid_geodesic_goes_around_walls(examples):
     geodesic = examples("value_maps").grid_geodesic
     free = np.ones((5, 5), bool)

@@ -1,0 +1,218 @@
+"""Resumable sweeps for the experiment scripts: many settings of a preset, each a vmapped
+multi-seed run in a directory of its own.
+
+A setting whose directory holds a finished run is read, not trained again; an interrupted
+one resumes where its last checkpoint left it. After every setting the sweep rewrites
+`<out>/results.json` and `<out>/results.md` (the final evaluation per setting: mean, 95%
+bootstrap interval and every seed), so a sweep cut short keeps what it finished, and
+rows of earlier partial sweeps into the same directory are kept.
+"""
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepcrl.train import RunConfig, Trainer, load_history, metrics as M, run
+from deepcrl.train._cli import bootstrap_interval
+
+PARTS = ("learner", "env", "train", "run")
+"""The parts of a preset (`Args` of `train_crl.py` / `train_td.py`) that settings address."""
+
+
+def with_settings(args: Any, settings: Mapping[str, Any]) -> Any:
+    """`args` with each setting applied to the one part (learner, env, train, run) that has
+    a field of that name: `{"critic_depth": 16, "layout": "u4_maze", "batch_size": 512}`."""
+    owners: dict[str, list[str]] = {}
+    for part in PARTS:
+        for f in dataclasses.fields(getattr(args, part)):
+            owners.setdefault(f.name, []).append(part)
+    for name in settings:
+        if len(owners.get(name, [])) != 1:
+            where = owners.get(name) or "no part"
+            raise ValueError(f"Setting {name!r} must name a field of one of {PARTS}: {where}.")
+    parts = {
+        part: dataclasses.replace(
+            getattr(args, part), **{k: v for k, v in settings.items() if owners[k] == [part]}
+        )
+        for part in PARTS
+    }
+    return dataclasses.replace(args, **parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One configuration of a sweep: what it varies (`labels`, the table's columns) and the
+    trainer and run that realise it. Its directory is `<out>/<name>`."""
+
+    name: str
+    labels: Mapping[str, Any]
+    trainer: Trainer
+    run: RunConfig
+
+
+def setting(
+    name: str,
+    labels: Mapping[str, Any],
+    preset: Any,
+    make_learner: Callable[[Any], Any],
+    settings: Mapping[str, Any],
+) -> Setting:
+    """A `Setting` from a preset (`Args`) with `settings` applied (see `with_settings`)."""
+    args = with_settings(preset, settings)
+    trainer = Trainer(make_learner(args.learner), args.env.make(), args.env.make_eval(), args.train)
+    return Setting(name, dict(labels), trainer, args.run)
+
+
+def sweep(
+    settings: Sequence[Setting],
+    out: Path,
+    *,
+    seeds: int,
+    env_steps: int | None = None,
+    progress: bool = True,
+) -> list[dict]:
+    """Train every setting that is not finished yet (seeds vmapped), and return one row per
+    setting: its labels, env steps, wall time and final success and time at goal."""
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Setting names must be unique, got {names}.")
+    rows = []
+    for s in settings:
+        directory = out / s.name
+        if not (directory / "summary.json").exists():
+            run_config = dataclasses.replace(
+                s.run, num_seeds=seeds, out_dir=str(directory), progress=progress
+            )
+            if env_steps is not None:
+                run_config = dataclasses.replace(run_config, total_env_steps=env_steps)
+            print(f"== {s.name}: {seeds} seeds × {run_config.total_env_steps:,} env steps")
+            run(s.trainer, run_config)
+        rows.append(summarise(s, load_history(directory)))
+        write(out, rows)
+    return rows
+
+
+def summarise(s: Setting, history: list[dict]) -> dict:
+    """A setting's row: its labels, how far it ran, and the last evaluation per seed."""
+    final = history[-1]
+    row = {"name": s.name, **s.labels, "env_steps": final[M.ENV_STEPS], "wall_s": final[M.TIME]}
+    for metric in (M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL):
+        per_seed = np.asarray(M.per_seed(final, metric), dtype=float)
+        low, high = bootstrap_interval(per_seed)
+        row[metric] = {"mean": float(per_seed.mean()), "ci95": [low, high], "per_seed": per_seed.tolist()}
+    row["curve"] = {
+        "env_steps": [r[M.ENV_STEPS] for r in history],
+        M.EVAL_SUCCESS: [M.per_seed(r, M.EVAL_SUCCESS) for r in history],
+    }
+    return row
+
+
+def write(out: Path, rows: list[dict]) -> list[dict]:
+    """Merge `rows` into `<out>/results.json` by name (other rows stay) and write the table
+    `<out>/results.md`. Returns every row, in the file's order."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    merged = {r["name"]: r for r in read(out)}
+    merged.update({r["name"]: r for r in rows})
+    every = list(merged.values())
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(every, indent=1))
+    tmp.replace(path)  # a kill mid-write leaves the previous file whole
+    (out / "results.md").write_text(table(every))
+    return every
+
+
+def read(out: Path) -> list[dict]:
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per setting, its labels, then success and time at goal."""
+    labels = [k for k in rows[0] if k not in _NOT_LABELS] if rows else []
+    lines = [
+        "| " + " | ".join(labels) + " | env steps | final success, mean (95% CI) | per seed "
+        "| time at goal (95% CI) |",
+        "|" + "---|" * (len(labels) + 4),
+    ]
+    for r in rows:
+        s, t = r[M.EVAL_SUCCESS], r[M.EVAL_TIME_AT_GOAL]
+        cells = [str(r.get(k, "")) for k in labels] + [
+            f"{r['env_steps']:,}",
+            f"{s['mean']:.1%} ({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%})",
+            " ".join(f"{x:.0%}" for x in s["per_seed"]),
+            f"{t['mean']:.0f} ({t['ci95'][0]:.0f}–{t['ci95'][1]:.0f})",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_NOT_LABELS = {"name", "env_steps", "wall_s", "curve", M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL}
+
+
+def plot_against(
+    rows: list[dict],
+    path: Path,
+    *,
+    x: str,
+    series: str | None = None,
+    xlabel: str,
+    title: str = "",
+    log2: bool = True,
+) -> None:
+    """Final success (mean and 95% interval over seeds, seeds as dots) against the label
+    `x`, one line per value of the label `series`; and the learning curves beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
+
+    groups: dict[Any, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r.get(series) if series else "", []).append(r)
+    fig, (ax, curves) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for i, (group, members) in enumerate(groups.items()):
+        members = sorted(members, key=lambda r: r[x])
+        xs = np.array([r[x] for r in members], dtype=float)
+        mean = np.array([r[M.EVAL_SUCCESS]["mean"] for r in members])
+        ci = np.array([r[M.EVAL_SUCCESS]["ci95"] for r in members])
+        label = f"{series} {group}" if series else None
+        ax.errorbar(xs, mean, yerr=[mean - ci[:, 0], ci[:, 1] - mean], marker="o", capsize=4,
+                    color=f"C{i}", label=label)  # fmt: skip
+        for xv, r in zip(xs, members, strict=True):
+            seeds = r[M.EVAL_SUCCESS]["per_seed"]
+            ax.scatter(np.full(len(seeds), xv), seeds, color=f"C{i}", s=9, alpha=0.35)
+        for j, r in enumerate(members):
+            steps = np.asarray(r["curve"]["env_steps"])
+            per_seed = np.asarray(r["curve"][M.EVAL_SUCCESS])
+            band = np.array([bootstrap_interval(v) for v in per_seed])
+            style = ("-", "--", ":", "-.")[j % 4]
+            curves.plot(steps, per_seed.mean(axis=1), color=f"C{i}", ls=style,
+                        label=f"{r['name']} ({per_seed.shape[1]} seeds)")  # fmt: skip
+            curves.fill_between(steps, band[:, 0], band[:, 1], color=f"C{i}", alpha=0.12)
+    if log2:
+        ax.set_xscale("log", base=2)
+        xticks = sorted({float(r[x]) for r in rows})
+        ax.set_xticks(xticks, [f"{v:g}" for v in xticks])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("final success (mean, 95% CI; dots: seeds)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    curves.set_xlabel("environment steps")
+    curves.xaxis.set_major_formatter(EngFormatter(sep=""))
+    curves.set_ylabel("evaluation success (mean, 95% CI)")
+    curves.set_ylim(-0.03, 1.03)
+    curves.grid(alpha=0.3)
+    curves.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
