@@ -103,7 +103,11 @@ def summarise(s: Setting, history: list[dict]) -> dict:
     for metric in (M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL):
         per_seed = np.asarray(M.per_seed(final, metric), dtype=float)
         low, high = bootstrap_interval(per_seed)
-        row[metric] = {"mean": float(per_seed.mean()), "ci95": [low, high], "per_seed": per_seed.tolist()}
+        row[metric] = {
+            "mean": float(per_seed.mean()),
+            "ci95": [low, high],
+            "per_seed": per_seed.tolist(),
+        }
     row["curve"] = {
         "env_steps": [r[M.ENV_STEPS] for r in history],
         M.EVAL_SUCCESS: [M.per_seed(r, M.EVAL_SUCCESS) for r in history],
