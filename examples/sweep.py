@@ -8,6 +8,7 @@ bootstrap interval and every seed), so a sweep cut short keeps what it finished,
 rows of earlier partial sweeps into the same directory are kept.
 """
 
+import argparse
 import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from deepcrl.train import RunConfig, Trainer, load_history, metrics as M, run
-from deepcrl.train._cli import bootstrap_interval
+from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
 PARTS = ("learner", "env", "train", "run")
 """The parts of a preset (`Args` of `train_crl.py` / `train_td.py`) that settings address."""
@@ -72,7 +73,6 @@ def sweep(
     out: Path,
     *,
     seeds: int,
-    env_steps: int | None = None,
     progress: bool = True,
 ) -> list[dict]:
     """Train every setting that is not finished yet (seeds vmapped), and return one row per
@@ -87,12 +87,72 @@ def sweep(
             run_config = dataclasses.replace(
                 s.run, num_seeds=seeds, out_dir=str(directory), progress=progress
             )
-            if env_steps is not None:
-                run_config = dataclasses.replace(run_config, total_env_steps=env_steps)
             print(f"== {s.name}: {seeds} seeds × {run_config.total_env_steps:,} env steps")
             run(s.trainer, run_config)
         rows.append(summarise(s, load_history(directory)))
         write(out, rows)
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """An experiment's size: the CRL preset it starts from, what every run changes in it,
+    the seeds per setting, and the settings that vary (name → labels and settings)."""
+
+    preset: str
+    common: Mapping[str, Any]
+    seeds: int
+    grid: Mapping[str, Mapping[str, Any]]
+    """Per setting name: its settings; those in `labels` are also the table's columns."""
+    labels: Sequence[str]
+
+
+def crl_settings(scale: Scale) -> list[Setting]:
+    """The scale's grid as settings of the CRL preset `scale.preset`."""
+    import train_crl
+
+    from deepcrl.crl import CRL
+
+    preset = train_crl.PRESETS[scale.preset][1]
+    return [
+        setting(
+            name,
+            {k: v for k, v in grid.items() if k in scale.labels},
+            preset,
+            CRL,
+            {**scale.common, **grid},
+        )
+        for name, grid in scale.grid.items()
+    ]
+
+
+def main(
+    doc: str | None,
+    scales: Mapping[str, Scale],
+    plot: Callable[[list[dict], Path, Scale], None],
+    default_out: str,
+) -> list[dict]:
+    """The command line of an experiment script: `--scale`, `--only NAME ...` (a part of the
+    grid), `--seeds`, `--out`; trains what is missing, prints the table, draws the figure."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--scale", choices=sorted(scales), default="cpu")
+    parser.add_argument("--only", nargs="*", help="train only these settings of the grid")
+    parser.add_argument("--seeds", type=int, help="instead of the scale's seeds")
+    parser.add_argument("--out", type=Path, default=Path(default_out))
+    args = parser.parse_args()
+    scale = scales[args.scale]
+    chosen = crl_settings(scale)
+    if args.only:
+        unknown = set(args.only) - {s.name for s in chosen}
+        if unknown:
+            raise ValueError(f"--only {sorted(unknown)}: not in the grid {list(scale.grid)}.")
+        chosen = [s for s in chosen if s.name in args.only]
+    enable_compilation_cache()
+    out = args.out / args.scale
+    sweep(chosen, out, seeds=args.seeds or scale.seeds)
+    rows = read(out)
+    print(table(rows))
+    plot(rows, out, scale)
     return rows
 
 

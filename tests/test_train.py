@@ -396,16 +396,21 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
         sweep.with_settings(tiny, {"bogus": 1})
     with pytest.raises(ValueError, match="unique"):
         sweep.sweep(settings[:1] * 2, tmp_path, seeds=2)
-    # The stitching experiment's settings: short training pairs, far evaluation goals.
-    stitching = examples("stitching")
-    for scale, body in (("cpu", "point"), ("paper", "ant")):
-        for s in stitching.settings(scale):
-            assert (s.trainer.env.start_goal, s.trainer.env.max_goal_distance) == ("stitch", 3)
-            assert s.trainer.env.chain_goals == 0.0 and s.trainer.env.body.name == body
-            assert s.trainer.eval_env.layout.name == f"{s.trainer.env.layout.name}_eval"
-            depth = s.labels["depth"]
-            config = s.trainer.learner.config
-            assert (config.actor_depth, config.critic_depth) == (depth, depth)
+    # Every experiment's settings at every scale: the preset with what the grid says.
+    for script in ("stitching", "depth_sweep", "batch_depth", "actor_critic_depth"):
+        for scale in examples(script).SCALES.values():
+            for s in sweep.crl_settings(scale):
+                args = sweep.with_settings(examples("train_crl").PRESETS[scale.preset][1], {})
+                learner, maze = s.trainer.learner.config, s.trainer.env
+                fields = {**vars(learner), **vars(s.trainer.config), "layout": maze.layout.name}
+                fields |= {"start_goal": maze.start_goal, "chain_goals": maze.chain_goals}
+                for name, value in {**scale.common, **scale.grid[s.name]}.items():
+                    assert fields.get(name, getattr(maze, name, None)) == value, (s.name, name)
+                assert set(s.labels) == set(scale.labels)
+                assert maze.body.name == args.env.body
+                assert s.trainer.eval_env.layout.name == f"{maze.layout.name}_eval"
+    for s in sweep.crl_settings(examples("stitching").SCALES["cpu"]):
+        assert (s.trainer.env.start_goal, s.trainer.env.max_goal_distance) == ("stitch", 3)
 
 
 def test_grid_geodesic_goes_around_walls(examples):

@@ -1,0 +1,65 @@
+"""Depth sweep: success against the depth of actor and critic together, and depth against
+width at a comparable cost.
+
+    python examples/depth_sweep.py                    # point U-maze, depths 4, 8, 16 (CPU)
+    python examples/depth_sweep.py --only d4 d8       # a part of the sweep
+    python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
+
+The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
+beside them: at the CPU scale depth 4 at width 256 has the parameters of depth 16 at width
+128 (a block's four `width × width` layers dominate); at the paper scale depth 4 at widths
+1024 and 2048 against depth 8 at width 256 (the depth work's comparison).
+
+Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
+ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `depth_sweep.png`.
+"""
+
+from pathlib import Path
+
+import sweep
+
+
+def _net(depth: int, width: int) -> dict:
+    return {
+        "actor_depth": depth,
+        "critic_depth": depth,
+        "actor_width": width,
+        "critic_width": width,
+    }
+
+
+LABELS = ["actor_depth", "actor_width"]
+SCALES = {
+    "cpu": sweep.Scale(
+        "point",
+        {},
+        5,
+        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
+        LABELS,
+    ),
+    "paper": sweep.Scale(
+        "ant",
+        {"layout": "u4_maze"},
+        5,
+        {
+            **{f"d{d}": _net(d, 256) for d in (4, 8, 16, 32, 64)},
+            **{f"d4-w{w}": _net(4, w) for w in (1024, 2048)},
+        },
+        LABELS,
+    ),
+}
+
+
+def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
+    sweep.plot_against(
+        rows,
+        out / "depth_sweep.png",
+        x="actor_depth",
+        series="actor_width",
+        xlabel="actor and critic depth",
+        title=f"Depth sweep ({scale.preset}, {scale.common.get('layout', 'u_maze')})",
+    )
+
+
+if __name__ == "__main__":
+    sweep.main(__doc__, SCALES, plot, "runs/depth_sweep")
