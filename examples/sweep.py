@@ -103,8 +103,10 @@ class Scale:
     common: Mapping[str, Any]
     seeds: int
     grid: Mapping[str, Mapping[str, Any]]
-    """Per setting name: its settings; those in `labels` are also the table's columns."""
+    """Per setting name: its settings and labels."""
     labels: Sequence[str]
+    """The table's columns: keys every grid entry has; a key that is no field of the preset
+    (e.g. an ablation's name) only labels its setting."""
 
 
 def crl_settings(scale: Scale) -> list[Setting]:
@@ -114,14 +116,13 @@ def crl_settings(scale: Scale) -> list[Setting]:
     from deepcrl.crl import CRL
 
     preset = train_crl.PRESETS[scale.preset][1]
+    fields = {f.name for part in PARTS for f in dataclasses.fields(getattr(preset, part))}
+    # A label that is no field (e.g. an ablation's name) only names the setting.
+    settings = lambda grid: {  # noqa: E731
+        k: v for k, v in {**scale.common, **grid}.items() if k in fields or k not in scale.labels
+    }
     return [
-        setting(
-            name,
-            {k: v for k, v in grid.items() if k in scale.labels},
-            preset,
-            CRL,
-            {**scale.common, **grid},
-        )
+        setting(name, {k: grid[k] for k in scale.labels}, preset, CRL, settings(grid))
         for name, grid in scale.grid.items()
     ]
 
@@ -242,7 +243,10 @@ def plot_against(
     fig, (ax, curves) = plt.subplots(1, 2, figsize=(12, 4.2))
     for i, (group, members) in enumerate(groups.items()):
         members = sorted(members, key=lambda r: r[x])
+        # Series side by side at each x, so that their intervals do not hide each other.
+        shift = 0.06 * (i - (len(groups) - 1) / 2)
         xs = np.array([r[x] for r in members], dtype=float)
+        xs = xs * 2**shift if log2 else xs + shift * (xs.max() - xs.min() + 1)
         mean = np.array([r[M.EVAL_SUCCESS]["mean"] for r in members])
         ci = np.array([r[M.EVAL_SUCCESS]["ci95"] for r in members])
         label = f"{series} {group}" if series else None

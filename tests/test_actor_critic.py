@@ -67,3 +67,39 @@ def test_eval_candidates_must_be_a_positive_integer(bad):
     # Under the test suite's runtime type checks a float is refused by its annotation.
     with pytest.raises((ValueError, TypeCheckError), match="eval_candidates"):
         CRLConfig(eval_candidates=bad)
+
+
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_ablations_reach_every_network(getkey, name):
+    """`activation` and `layer_norm` change the actor and every critic network, and the
+    update runs finite without norms."""
+    learner = _learner(name, activation="relu", layer_norm=False)
+    state = learner.init(getkey(), obs_size=4, goal_size=2, action_size=2)
+    assert not _layer_norms(state) and _layer_norms(default := _default(name, getkey))
+    trunks = [state.actor.trunk, *_residual_mlps(state.critic)]
+    assert len(trunks) >= 2 and all(t.activation is jax.nn.relu for t in trunks)
+    assert all(t.activation is jax.nn.swish for t in _residual_mlps(default.critic))
+    _, metrics = learner.update(state, random_batch(getkey, 8), getkey())
+    assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values())
+
+
+def _default(name, getkey):
+    return _learner(name).init(getkey(), obs_size=4, goal_size=2, action_size=2)
+
+
+def _layer_norms(tree):
+    leaves = jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, eqx.nn.LayerNorm))
+    return [x for x in leaves if isinstance(x, eqx.nn.LayerNorm)]
+
+
+def _residual_mlps(tree):
+    from deepcrl.nn import ResidualMLP
+
+    leaves = jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, ResidualMLP))
+    return [x for x in leaves if isinstance(x, ResidualMLP)]
+
+
+@pytest.mark.parametrize("bad", [{"activation": "gelu"}, {"layer_norm": 1}])
+def test_ablation_options_are_checked(bad):
+    with pytest.raises((ValueError, TypeCheckError), match=next(iter(bad))):
+        CRLConfig(**bad)

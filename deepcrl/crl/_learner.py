@@ -18,6 +18,7 @@ from ..train._actor_critic import (
     apply_updates,
     check_float,
     check_int,
+    network_options,
     running_average,
 )
 
@@ -115,7 +116,7 @@ class CRL(AbstractActorCritic[CRLConfig]):
             width=c.critic_width,
             depth=c.critic_depth,
             energy=c.energy,
-            remat=c.remat,
+            **network_options(c),
             key=critic_key,
         )
         log_alpha = jnp.log(jnp.asarray(c.initial_alpha, jnp.float32))

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._custom_types import Activation
 from ._residual import ResidualMLP
 
 
@@ -30,6 +31,8 @@ class QEnsemble(eqx.Module):
         num_critics: int = 2,
         width: int = 256,
         depth: int = 4,
+        activation: Activation = jax.nn.swish,
+        layer_norm: bool = True,
         remat: bool = False,
         key: PRNGKeyArray,
     ):
@@ -38,7 +41,8 @@ class QEnsemble(eqx.Module):
         - `obs_size`, `action_size`, `goal_size`: input sizes.
         - `num_outputs`: outputs per critic and input (e.g. `loss.num_outputs`).
         - `num_critics`: ensemble size (2: the twin critics of SAC/TD3).
-        - `width`, `depth`, `remat`: as in [`ResidualMLP`][deepcrl.nn.ResidualMLP].
+        - `width`, `depth`, `activation`, `layer_norm`, `remat`: as in
+          [`ResidualMLP`][deepcrl.nn.ResidualMLP].
         - `key`: PRNG key for the initialisation.
         """
         if num_critics < 1:
@@ -50,6 +54,8 @@ class QEnsemble(eqx.Module):
                 num_outputs,
                 width=width,
                 depth=depth,
+                activation=activation,
+                layer_norm=layer_norm,
                 remat=remat,
                 key=k,
             )

@@ -19,6 +19,7 @@ from ..train._actor_critic import (
     apply_updates,
     check_float,
     check_int,
+    network_options,
     running_average,
 )
 
@@ -214,7 +215,7 @@ class TD(AbstractActorCritic[TDConfig]):
             num_critics=c.num_critics,
             width=c.critic_width,
             depth=c.critic_depth,
-            remat=c.remat,
+            **network_options(c),
             key=critic_key,
         )
         log_alpha = jnp.log(jnp.asarray(c.initial_alpha, jnp.float32))

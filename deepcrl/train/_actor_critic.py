@@ -16,6 +16,9 @@ from ..nn import TanhGaussianActor
 from ._learner import AbstractLearner
 
 LRSchedule = Literal["constant", "cosine"]
+ActivationName = Literal["swish", "relu"]
+ACTIVATIONS = {"swish": jax.nn.swish, "relu": jax.nn.relu}
+"""The activations a configuration can name (the depth work's swish, and ReLU to ablate it)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +50,10 @@ class ActorCriticConfig:
     """Target entropy is `-target_entropy_scale × action_size`."""
     initial_alpha: float = 1.0
     """The entropy temperature α at the start (then tuned towards the target entropy)."""
+    activation: ActivationName = "swish"
+    """Activation of every layer of actor and critic: swish, or relu (an ablation)."""
+    layer_norm: bool = True
+    """LayerNorm after every linear layer of actor and critic (False: an ablation)."""
     remat: bool = False
     """Recompute block activations in the backward pass (for extreme depth)."""
     eval_actor_decay: float = 0.0
@@ -66,6 +73,12 @@ class ActorCriticConfig:
             check_int(name, getattr(self, name), minimum=1)
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
             check_float(name, getattr(self, name), low=0.0, low_open=True)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}."
+            )
+        if not isinstance(self.layer_norm, bool):
+            raise ValueError(f"layer_norm must be True or False, got {self.layer_norm!r}.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}."
@@ -77,6 +90,15 @@ class ActorCriticConfig:
         check_float("initial_alpha", self.initial_alpha, low=0.0, low_open=True)
         check_float("eval_actor_decay", self.eval_actor_decay, low=0.0, high=1.0, high_open=True)
         check_int("eval_candidates", self.eval_candidates, minimum=1)
+
+
+def network_options(config: ActorCriticConfig) -> dict[str, Any]:
+    """The configuration's options of every residual network (activation, norm, remat)."""
+    return dict(
+        activation=ACTIVATIONS[config.activation],
+        layer_norm=config.layer_norm,
+        remat=config.remat,
+    )
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:
@@ -246,7 +268,7 @@ class AbstractActorCritic(AbstractLearner, Generic[ConfigT]):
             action_size,
             width=c.actor_width,
             depth=c.actor_depth,
-            remat=c.remat,
+            **network_options(c),
             key=key,
         )
 

@@ -1,0 +1,54 @@
+"""Ablations of the deep networks: without LayerNorm, and ReLU instead of swish, against the
+full residual block at the same depth.
+
+    python examples/ablations.py                     # point U-maze, depth 16 (CPU)
+    python examples/ablations.py --only d16-relu
+    python examples/ablations.py --scale paper       # Ant U4-maze, depths 16 and 64 (for a GPU)
+
+The CRL preset of the scale with actor and critic at each depth, once as built
+(`Dense → LayerNorm → swish`), once without LayerNorm (`layer_norm=False`) and once with
+ReLU (`activation="relu"`).
+
+Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
+ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `ablations.png`.
+"""
+
+from pathlib import Path
+
+import sweep
+
+ABLATIONS = {
+    "full": {},
+    "no_norm": {"layer_norm": False},
+    "relu": {"activation": "relu"},
+}
+
+
+def _grid(depths: tuple[int, ...]) -> dict:
+    return {
+        f"d{d}-{name}": {"actor_depth": d, "critic_depth": d, "ablation": name, **change}
+        for d in depths
+        for name, change in ABLATIONS.items()
+    }
+
+
+LABELS = ["actor_depth", "ablation"]
+SCALES = {
+    "cpu": sweep.Scale("point", {}, 5, _grid((16,)), LABELS),
+    "paper": sweep.Scale("ant", {"layout": "u4_maze"}, 5, _grid((16, 64)), LABELS),
+}
+
+
+def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
+    sweep.plot_against(
+        rows,
+        out / "ablations.png",
+        x="actor_depth",
+        series="ablation",
+        xlabel="actor and critic depth",
+        title=f"Ablations ({scale.preset}, {scale.common.get('layout', 'u_maze')})",
+    )
+
+
+if __name__ == "__main__":
+    sweep.main(__doc__, SCALES, plot, "runs/ablations")
