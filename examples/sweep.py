@@ -116,15 +116,21 @@ def crl_settings(scale: Scale) -> list[Setting]:
     from deepcrl.crl import CRL
 
     preset = train_crl.PRESETS[scale.preset][1]
-    fields = {f.name for part in PARTS for f in dataclasses.fields(getattr(preset, part))}
-    # A label that is no field (e.g. an ablation's name) only names the setting.
-    settings = lambda grid: {  # noqa: E731
-        k: v for k, v in {**scale.common, **grid}.items() if k in fields or k not in scale.labels
-    }
     return [
-        setting(name, {k: grid[k] for k in scale.labels}, preset, CRL, settings(grid))
+        setting(name, {k: grid[k] for k in scale.labels}, preset, CRL, fields_of(scale, grid))
         for name, grid in scale.grid.items()
     ]
+
+
+def fields_of(scale: Scale, grid: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a grid entry (with the scale's common ones): a label that is no field
+    of the preset (e.g. an ablation's name) only names the setting."""
+    import train_crl
+
+    preset = train_crl.PRESETS[scale.preset][1]
+    fields = {f.name for part in PARTS for f in dataclasses.fields(getattr(preset, part))}
+    every = {**scale.common, **grid}
+    return {k: v for k, v in every.items() if k in fields or k not in scale.labels}
 
 
 def main(
@@ -132,6 +138,7 @@ def main(
     scales: Mapping[str, Scale],
     plot: Callable[[list[dict], Path, Scale], None],
     default_out: str,
+    build: Callable[[Scale], list[Setting]] = crl_settings,
 ) -> list[dict]:
     """The command line of an experiment script: `--scale`, `--only NAME ...` (a part of the
     grid), `--seeds`, `--out`; trains what is missing, prints the table, draws the figure."""
@@ -142,7 +149,7 @@ def main(
     parser.add_argument("--out", type=Path, default=Path(default_out))
     args = parser.parse_args()
     scale = scales[args.scale]
-    chosen = crl_settings(scale)
+    chosen = build(scale)
     if args.only:
         unknown = set(args.only) - {s.name for s in chosen}
         if unknown:

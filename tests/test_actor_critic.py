@@ -12,6 +12,7 @@ from jaxtyping import TypeCheckError
 
 from deepcrl.crl import CRL, CRLConfig
 from deepcrl.td import TD, TDConfig
+from deepcrl.train import AbstractLearner, Tandem
 
 from .helpers import count_eqns, random_batch
 
@@ -103,3 +104,57 @@ def _residual_mlps(tree):
 def test_ablation_options_are_checked(bad):
     with pytest.raises((ValueError, TypeCheckError), match=next(iter(bad))):
         CRLConfig(**bad)
+
+
+class _Shift(AbstractLearner):
+    """A learner of one number: acts `shift` (+ noise when exploring), adds the batch's
+    reward sum and a draw of its key to it on every update."""
+
+    config: float
+
+    def init(self, key, *, obs_size, goal_size, action_size):
+        return jnp.full((action_size,), self.config)
+
+    def update(self, state, batch, key):
+        state = state + batch.reward.sum() + jax.random.uniform(key)
+        return state, {"shift": state[0]}
+
+    def act(self, state, obs, goal, key):
+        return state[None] + jax.random.uniform(key, obs.shape[:1] + state.shape)
+
+    def act_eval(self, state, obs, goal):
+        return jnp.broadcast_to(state, obs.shape[:1] + state.shape)
+
+    def value(self, state, obs, action, goal):
+        return jnp.full(obs.shape[:1], state[0])
+
+    def describe(self):
+        return {"learner": "shift", "shift": self.config}
+
+
+def test_tandem_collects_with_one_learner_and_trains_both(getkey):
+    """`Tandem`: actions while collecting are the collector's; evaluation and values the
+    learner's; an update is each learner's own update on the same batch, with its own key."""
+    collector, learner = _Shift(0.25), _Shift(-0.5)
+    tandem = Tandem(collector=collector, learner=learner)
+    state = tandem.init(getkey(), obs_size=4, goal_size=2, action_size=2)
+    batch, key = random_batch(getkey, 8, reward=jnp.arange(8.0)), getkey()
+    obs, goal = batch.obs, batch.goal
+    np.testing.assert_array_equal(
+        tandem.act(state, obs, goal, key), collector.act(state.collector, obs, goal, key)
+    )
+    np.testing.assert_array_equal(tandem.act_eval(state, obs, goal), jnp.full((8, 2), -0.5))
+    np.testing.assert_array_equal(tandem.value(state, obs, batch.action, goal), jnp.full(8, -0.5))
+    new, metrics = tandem.update(state, batch, key)
+    collector_key, learner_key = jax.random.split(key)
+    np.testing.assert_array_equal(
+        new.collector, collector.update(state.collector, batch, collector_key)[0]
+    )
+    np.testing.assert_array_equal(new.learner, learner.update(state.learner, batch, learner_key)[0])
+    assert new.collector[0] - 0.25 != new.learner[0] + 0.5  # different keys
+    assert metrics == {"shift": new.learner[0], "collector_shift": new.collector[0]}
+    assert tandem.describe() == {
+        "learner": "Tandem",
+        "collector": {"learner": "shift", "shift": 0.25},
+        "trained": {"learner": "shift", "shift": -0.5},
+    }

@@ -412,6 +412,13 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
                 assert s.trainer.eval_env.layout.name == f"{maze.layout.name}_eval"
     for s in sweep.crl_settings(examples("stitching").SCALES["cpu"]):
         assert (s.trainer.env.start_goal, s.trainer.env.max_goal_distance) == ("stitch", 3)
+    pairs = examples("collector_learner")
+    for scale in pairs.SCALES.values():
+        for s in pairs.settings(scale):
+            tandem = s.trainer.learner
+            for part, depth in (("collector", "collector_depth"), ("learner", "learner_depth")):
+                config = getattr(tandem, part).config
+                assert config.actor_depth == config.critic_depth == s.labels[depth]
 
 
 def test_grid_geodesic_goes_around_walls(examples):

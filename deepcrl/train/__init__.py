@@ -24,6 +24,7 @@ from ._run import (
     run as run,
     seed_keys as seed_keys,
 )
+from ._tandem import Tandem as Tandem, TandemConfig as TandemConfig, TandemState as TandemState
 from ._trainer import TrainConfig as TrainConfig, Trainer as Trainer, TrainState as TrainState
 
 __all__ = ["metrics"]

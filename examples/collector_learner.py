@@ -1,0 +1,74 @@
+"""Collector × learner: does a deep network need data from a deep collector? The depth work
+finds that a deep learner on a shallow collector's data is poor, and a shallow learner on a
+deep collector's data too: only a deep collector with a deep learner wins.
+
+    python examples/collector_learner.py                   # point U-maze, depths 4 and 16 (CPU)
+    python examples/collector_learner.py --only c16-l4
+    python examples/collector_learner.py --scale paper     # Ant U4-maze, depths 4 and 64 (GPU)
+
+Each run trains two CRL agents on one stream of data (`deepcrl.train.Tandem`): the
+collector, at its depth, acts and learns as usual; the learner, at its depth, makes an SGD
+step on every same batch but never acts while data is collected. Evaluation is the
+learner's. Everything else is the CRL preset of the scale.
+
+Every pair is a vmapped multi-seed run in `<out>/<scale>/c<collector>-l<learner>/`,
+resumable; finished ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and
+`collector_learner.png`.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import sweep
+import train_crl
+
+from deepcrl.crl import CRL
+from deepcrl.train import Tandem, Trainer
+
+
+def _grid(depths: tuple[int, ...]) -> dict:
+    return {
+        f"c{c}-l{learner}": {"collector_depth": c, "learner_depth": learner}
+        for c in depths
+        for learner in depths
+    }
+
+
+LABELS = ["collector_depth", "learner_depth"]
+SCALES = {
+    "cpu": sweep.Scale("point", {}, 5, _grid((4, 16)), LABELS),
+    "paper": sweep.Scale("ant", {"layout": "u4_maze"}, 5, _grid((4, 64)), LABELS),
+}
+
+
+def _crl(config, depth: int) -> CRL:
+    return CRL(dataclasses.replace(config, actor_depth=depth, critic_depth=depth))
+
+
+def settings(scale: sweep.Scale) -> list[sweep.Setting]:
+    preset = train_crl.PRESETS[scale.preset][1]
+    out = []
+    for name, grid in scale.grid.items():
+        args = sweep.with_settings(preset, sweep.fields_of(scale, grid))
+        learner = Tandem(
+            collector=_crl(args.learner, grid["collector_depth"]),
+            learner=_crl(args.learner, grid["learner_depth"]),
+        )
+        trainer = Trainer(learner, args.env.make(), args.env.make_eval(), args.train)
+        out.append(sweep.Setting(name, {k: grid[k] for k in LABELS}, trainer, args.run))
+    return out
+
+
+def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
+    sweep.plot_against(
+        rows,
+        out / "collector_learner.png",
+        x="learner_depth",
+        series="collector_depth",
+        xlabel="learner depth (actor and critic)",
+        title=f"Collector × learner ({scale.preset}, {scale.common.get('layout', 'u_maze')})",
+    )
+
+
+if __name__ == "__main__":
+    sweep.main(__doc__, SCALES, plot, "runs/collector_learner", settings)
