@@ -1,0 +1,116 @@
+"""Where a training iteration's time goes, at depth 16 and 64: the CRL point preset's
+iteration split into collection (simulation and the actor), replay sampling, the learner's
+updates (the networks' own arithmetic), evaluation (per iteration, at the preset's
+evaluation rate) and compilation (per run configuration, spread over a run's iterations).
+
+`python -m benchmarks profile`; `DEEPCRL_BENCH_QUICK=1` for depth 4 and 8.
+
+Each part is its own compiled program, timed after a warm-up call as the median of
+`REPEATS` calls; seeds are one (a vmapped multi-seed run multiplies every part alike).
+"""
+
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+from benchmarks._table import save_table
+from deepcrl.crl import CRL
+from deepcrl.train import Trainer
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
+import train_crl  # noqa: E402
+
+QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
+DEPTHS = (4, 8) if QUICK else (16, 64)
+REPEATS = 3
+
+
+def _median_time(fn, *args) -> float:
+    jax.block_until_ready(fn(*args))  # compile and warm up
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def profile(depth: int) -> dict:
+    preset = train_crl.PRESETS["point"][1]
+    config = dataclasses.replace(preset.learner, actor_depth=depth, critic_depth=depth)
+    c = preset.train
+    total_iters = preset.run.total_env_steps // c.env_steps_per_iteration
+    learner = CRL(config).with_total_updates(total_iters * c.sgd_steps)
+    trainer = Trainer(learner, preset.env.make(), preset.env.make_eval(), c)
+    state = eqx.filter_jit(lambda t, k: t.init(k))(trainer, jr.key(0))
+    advance = eqx.filter_jit(lambda t, s, n, learn: t.advance(s, n, learn))
+    # Fill the buffer past the sampling window, as a run's warm-up does.
+    start = time.perf_counter()
+    state, _ = jax.block_until_ready(
+        advance(trainer, state, jnp.asarray(trainer.warmup_iterations), jnp.asarray(False))
+    )
+    compile_s = time.perf_counter() - start
+
+    batch = eqx.filter_jit(lambda t, s: t.sample_batch(s.buffer, s.key))(trainer, state)
+
+    def sample(t: Trainer, s):
+        keys = jr.split(s.key, c.sgd_steps)
+        return jax.lax.map(lambda k: t.sample_batch(s.buffer, k).obs.sum(), keys)
+
+    def updates(t: Trainer, s, b):
+        def step(learner, k):
+            learner, metrics = t.learner.update(learner, b, k)
+            return learner, metrics["critic_loss"]
+
+        return jax.lax.scan(step, s.learner, jr.split(s.key, c.sgd_steps))
+
+    parts = {
+        "collect": _median_time(eqx.filter_jit(lambda t, s: t.collect(s)), trainer, state),
+        "sample": _median_time(eqx.filter_jit(sample), trainer, state),
+        "update": _median_time(eqx.filter_jit(updates), trainer, state, batch),
+    }
+    iteration = _median_time(advance, trainer, state, jnp.asarray(1), jnp.asarray(True))
+    evaluate = _median_time(
+        eqx.filter_jit(lambda t, s, k: t.evaluate(s, k)[0]), trainer, state, jr.key(1)
+    )
+    per_iteration = {
+        **parts,
+        "evaluate": evaluate / preset.run.eval_every,
+        "compile": compile_s / total_iters,
+    }
+    total = iteration + per_iteration["evaluate"] + per_iteration["compile"]
+    row = {"depth": depth, "iteration (s)": iteration}
+    for name, seconds in per_iteration.items():
+        row[f"{name} (s)"] = seconds
+        row[f"{name} %"] = 100 * seconds / total
+    row["other %"] = 100 * (iteration - sum(parts.values())) / total
+    return row
+
+
+def main() -> None:
+    rows = [profile(depth) for depth in DEPTHS]
+    preset = train_crl.PRESETS["point"][1]
+    notes = (
+        f"CRL point preset (U-maze, {preset.train.num_envs} envs × {preset.train.unroll_length} "
+        f"steps, {preset.train.sgd_steps} SGD steps of batch {preset.train.batch_size}, width "
+        f"{preset.learner.critic_width}) at each depth, one seed. iteration = one compiled "
+        "`advance` call (collect + learn); collect, sample (the iteration's `sgd_steps` "
+        "batches) and update (`sgd_steps` learner updates on one batch) are separate programs; "
+        f"evaluate = one evaluation / eval_every ({preset.run.eval_every}); compile = the "
+        "first `advance` call (compilation and the warm-up) / the run's iterations. "
+        "Percentages are of iteration + evaluate + compile; other = iteration − collect − "
+        "sample − update (what fusing them saves or costs)."
+    )
+    save_table("profile", "Where a training iteration's time goes", rows, notes)
+
+
+if __name__ == "__main__":
+    main()
