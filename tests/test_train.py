@@ -412,6 +412,13 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
                 assert s.trainer.eval_env.layout.name == f"{maze.layout.name}_eval"
     for s in sweep.crl_settings(examples("stitching").SCALES["cpu"]):
         assert (s.trainer.env.start_goal, s.trainer.env.max_goal_distance) == ("stitch", 3)
+    losses = examples("compare_value_losses")
+    for kind in losses.LEARNERS:
+        s = losses.setting(kind, 16, "u4_maze", 1000)
+        config = s.trainer.learner.config
+        assert (config.actor_depth, config.critic_depth, s.run.total_env_steps) == (16, 16, 1000)
+        assert getattr(config, "value_loss", "crl") == kind.removeprefix("td-")
+        assert s.name == f"u4_maze-{kind}-d16" and s.trainer.env.layout.name == "u4_maze"
     pairs = examples("collector_learner")
     for scale in pairs.SCALES.values():
         for s in pairs.settings(scale):
