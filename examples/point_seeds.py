@@ -49,12 +49,15 @@ LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
 VARIANTS = {
     # learner settings (and `MazeConfig`, `RunConfig` fields) on top of the preset
     "preset": {},
-    # the preset before depth 8: depth 4 over 600k env steps
-    "depth4": {"actor_depth": 4, "critic_depth": 4, "total_env_steps": 600_000},
+    # the presets before: depth 4 over 600k env steps; depth 8 over 448k; both with goals
+    # at their cells' centres
+    "depth4": {"actor_depth": 4, "critic_depth": 4, "total_env_steps": 600_000, "goal_noise": 0.0},
+    "depth8": {"goal_noise": 0.0, "total_env_steps": 448_000},
+    # the preset over the depth-8 preset's 448k env steps, and at depth 4
+    "goal_noise_448k": {"total_env_steps": 448_000},
+    "depth4_goal_noise": {"actor_depth": 4, "critic_depth": 4},
     "depth16": {"actor_depth": 16, "critic_depth": 16},
     "width256": {"actor_width": 256, "critic_width": 256},
-    # training goals anywhere within ±1 of their cell's centre instead of at the centre
-    "goal_noise": {"goal_noise": 1.0},
 }
 TARGET = 0.95
 """A seed holds when its final success is at least this."""

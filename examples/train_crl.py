@@ -56,6 +56,7 @@ PRESETS = {
                 start_goal="reference",
                 chain_goals=0.03,
                 episode_length=200,
+                goal_noise=1.0,
             ),
             train=TrainConfig(
                 num_envs=64,
@@ -64,7 +65,7 @@ PRESETS = {
                 batch_size=256,
                 buffer_capacity=1000,
             ),
-            run=RunConfig(total_env_steps=448_000, eval_every=10, out_dir="runs/point_u_maze"),
+            run=RunConfig(total_env_steps=384_000, eval_every=10, out_dir="runs/point_u_maze"),
         ),
     ),
     "ant": (

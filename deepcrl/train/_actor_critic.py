@@ -201,6 +201,7 @@ def running_average(average: PyTree, new: PyTree, decay: float) -> PyTree:
 
 
 ConfigT = TypeVar("ConfigT", bound=ActorCriticConfig)
+_ADDED_SETTINGS = {"activation": "swish", "layer_norm": True}
 
 
 class AbstractActorCriticState(eqx.Module):
@@ -240,7 +241,13 @@ class AbstractActorCritic(AbstractLearner, Generic[ConfigT]):
         c = self.config
         whole_run = c.lr_schedule == "cosine" and c.lr_decay_updates is None
         decay = self.total_updates if whole_run else decay_updates(c, None)
-        return super().describe() | {"lr_decay": decay}
+        described = super().describe() | {"lr_decay": decay}
+        # Settings added after runs were first saved appear only when they differ from the
+        # behaviour before them, so that those runs still resume and load.
+        for name, before in _ADDED_SETTINGS.items():
+            if described[name] == before:
+                del described[name]
+        return described
 
     def optimisers(self) -> tuple[optax.GradientTransformation, ...]:
         """Adam for the actor, the critic and log α (the first two on the schedule)."""
