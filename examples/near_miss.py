@@ -3,6 +3,7 @@ says it should stop.
 
     python examples/near_miss.py --run runs/point_u_maze --seeds 1        # the quickstart run
     python examples/near_miss.py --run runs/point_seeds/crl-preset        # the seed study's ten
+    python examples/near_miss.py --run runs/point_seeds/crl-depth8 --variant depth8
     python examples/near_miss.py --run runs/point_seeds/crl-depth4 --variant depth4
 
 Loads the last checkpoint of a run of the CRL `point` preset (`--variant` as in
