@@ -34,8 +34,10 @@ def _grid(depths: tuple[int, ...]) -> dict:
 
 LABELS = ["actor_depth", "ablation"]
 SCALES = {
-    "cpu": sweep.Scale("point", {}, 5, _grid((16,)), LABELS),
-    "paper": sweep.Scale("ant", {"layout": "u4_maze"}, 5, _grid((16, 64)), LABELS),
+    "cpu": sweep.Scale("point", {}, 5, _grid((16,)), LABELS, tags=["ablation"]),
+    "paper": sweep.Scale(
+        "ant", {"layout": "u4_maze"}, 5, _grid((16, 64)), LABELS, tags=["ablation"]
+    ),
 }
 
 

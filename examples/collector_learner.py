@@ -36,8 +36,8 @@ def _grid(depths: tuple[int, ...]) -> dict:
 
 LABELS = ["collector_depth", "learner_depth"]
 SCALES = {
-    "cpu": sweep.Scale("point", {}, 5, _grid((4, 16)), LABELS),
-    "paper": sweep.Scale("ant", {"layout": "u4_maze"}, 5, _grid((4, 64)), LABELS),
+    "cpu": sweep.Scale("point", {}, 5, _grid((4, 16)), LABELS, tags=LABELS),
+    "paper": sweep.Scale("ant", {"layout": "u4_maze"}, 5, _grid((4, 64)), LABELS, tags=LABELS),
 }
 
 
@@ -49,13 +49,13 @@ def settings(scale: sweep.Scale) -> list[sweep.Setting]:
     preset = train_crl.PRESETS[scale.preset][1]
     out = []
     for name, grid in scale.grid.items():
-        args = sweep.with_settings(preset, sweep.fields_of(scale, grid))
+        args = sweep.with_settings(preset, sweep.fields_of(scale, name))
         learner = Tandem(
             collector=_crl(args.learner, grid["collector_depth"]),
             learner=_crl(args.learner, grid["learner_depth"]),
         )
         trainer = Trainer(learner, args.env.make(), args.env.make_eval(), args.train)
-        out.append(sweep.Setting(name, {k: grid[k] for k in LABELS}, trainer, args.run))
+        out.append(sweep.Setting(name, sweep.labels_of(scale, name), trainer, args.run))
     return out
 
 

@@ -43,7 +43,9 @@ def setting(kind: str, depth: int, layout: str, env_steps: int) -> sweep.Setting
         args = train_td.PRESETS["point"][1]
         loss = kind.removeprefix("td-")
         learner = TD(dataclasses.replace(args.learner, value_loss=loss, **deep))
-    env = dataclasses.replace(args.env, layout=layout)
+    # Both learners in the TD preset's maze (goals at the cell centres), so that only the
+    # learner differs.
+    env = dataclasses.replace(train_td.PRESETS["point"][1].env, layout=layout)
     trainer = Trainer(learner, env.make(), env.make_eval(), args.train)
     run = dataclasses.replace(args.run, total_env_steps=env_steps, plots=True)
     labels = {"layout": layout, "learner": kind, "depth": depth}

@@ -49,16 +49,19 @@ LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
 VARIANTS = {
     # learner settings (and `MazeConfig`, `RunConfig` fields) on top of the preset
     "preset": {},
-    # the presets before: depth 4 over 600k env steps; depth 8 over 448k; both with goals
-    # at their cells' centres
+    # the CRL presets before: depth 4 over 600k env steps, then depth 8 over 448k, both with
+    # training goals at their cells' centres
     "depth4": {"actor_depth": 4, "critic_depth": 4, "total_env_steps": 600_000, "goal_noise": 0.0},
-    "depth8": {"goal_noise": 0.0, "total_env_steps": 448_000},
-    # the preset over the depth-8 preset's 448k env steps, and at depth 4
-    "goal_noise_448k": {"total_env_steps": 448_000},
-    "depth4_goal_noise": {"actor_depth": 4, "critic_depth": 4},
+    "depth8": {"actor_depth": 8, "critic_depth": 8, "total_env_steps": 448_000, "goal_noise": 0.0},
+    # goals within ±1 of their cell's centre at depth 8 over 448k env steps, and at depth 4
+    # over the preset's budget
+    "goal_noise_448k": {
+        "actor_depth": 8, "critic_depth": 8, "total_env_steps": 448_000, "goal_noise": 1.0
+    },
+    "depth4_goal_noise": {"actor_depth": 4, "critic_depth": 4, "goal_noise": 1.0},
     "depth16": {"actor_depth": 16, "critic_depth": 16},
     "width256": {"actor_width": 256, "critic_width": 256},
-}
+}  # fmt: skip
 TARGET = 0.95
 """A seed holds when its final success is at least this."""
 

@@ -8,8 +8,8 @@
 Training episodes draw a pair of cells 1 to `max_goal_distance` (3) moves apart along the
 maze, each distance equally likely (`start_goal="stitch"`), with no goal chaining, so no
 training episode runs from the start to a far goal. Evaluation is the preset's: from the `R`
-cell to the far goals of the `_eval` layout (4-6 cells away in the U-maze). Everything else
-is the CRL preset of the scale, actor and critic at the same depth.
+cell to the far goals of the `_eval` layout (4-6 cells away in the U-maze, 7-10 in the
+U4-maze). Everything else is the CRL preset of the scale, actor and critic at the same depth.
 
 Every depth is a vmapped multi-seed run in `<out>/<scale>/d<depth>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `stitching.png`.
@@ -44,7 +44,7 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
         x="actor_depth",
         xlabel="actor and critic depth",
         title=f"Stitching ({scale.common['layout']}): trained on pairs ≤ {MAX_GOAL_DISTANCE} "
-        "cells apart, evaluated on goals 4-6 cells away",
+        "cells apart, evaluated on the far goals",
     )
 
 

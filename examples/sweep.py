@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from deepcrl.train import RunConfig, Trainer, load_history, metrics as M, run
+from deepcrl.train import DivergenceError, RunConfig, Trainer, load_history, metrics as M, run
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
+from deepcrl.train._files import to_json
 
 PARTS = ("learner", "env", "train", "run")
 """The parts of a preset (`Args` of `train_crl.py` / `train_td.py`) that settings address."""
@@ -83,15 +84,59 @@ def sweep(
     rows = []
     for s in settings:
         directory = out / s.name
-        if not (directory / "summary.json").exists():
-            run_config = dataclasses.replace(
-                s.run, num_seeds=seeds, out_dir=str(directory), progress=progress
-            )
+        run_config = dataclasses.replace(
+            s.run, num_seeds=seeds, out_dir=str(directory), progress=progress
+        )
+        finished = _finished(s, run_config)
+        if finished is None:
             print(f"== {s.name}: {seeds} seeds × {run_config.total_env_steps:,} env steps")
-            run(s.trainer, run_config)
-        rows.append(summarise(s, load_history(directory)))
+            try:
+                run(s.trainer, run_config)
+                finished = "summary"
+            except DivergenceError as error:
+                # One setting that diverges is a result; the others still run.
+                print(f"== {s.name} diverged: {error}")
+                (directory / _DIVERGED).write_text(json.dumps({"error": str(error)}))
+                finished = "diverged"
+        history = load_history(directory)
+        rows.append(summarise(s, history, seeds=seeds, diverged=finished == "diverged"))
         write(out, rows)
     return rows
+
+
+_DIVERGED = "diverged.json"
+
+
+def _finished(s: Setting, run_config: RunConfig) -> str | None:
+    """`"summary"` or `"diverged"` when the setting's directory holds an ended run of this
+    very configuration, `None` when there is (still) something to train. A directory made
+    by another configuration is refused, not silently reported."""
+    directory = Path(run_config.out_dir)
+    diverged = (directory / _DIVERGED).exists()
+    if not diverged and not (directory / "summary.json").exists():
+        return None  # a partial run resumes after run()'s own configuration check
+    saved = json.loads((directory / "config.json").read_text())
+    now = json.loads(
+        to_json(
+            {
+                "config": s.trainer.describe(),
+                "seed": run_config.seed,
+                "num_seeds": run_config.num_seeds,
+            }
+        )
+    )
+    for key in ("config", "seed", "num_seeds"):
+        if saved.get(key) != now[key]:
+            raise ValueError(
+                f"{directory} holds a finished run of another {key} than the setting "
+                f"{s.name!r}; move it away, or use another --out."
+            )
+    if saved["run"]["total_env_steps"] != run_config.total_env_steps:
+        raise ValueError(
+            f"{directory} holds a finished run of {saved['run']['total_env_steps']:,} env steps, "
+            f"the setting {s.name!r} asks for {run_config.total_env_steps:,}; use another --out."
+        )
+    return "diverged" if diverged else "summary"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,10 +148,11 @@ class Scale:
     common: Mapping[str, Any]
     seeds: int
     grid: Mapping[str, Mapping[str, Any]]
-    """Per setting name: its settings and labels."""
+    """Per setting name: its settings (fields of the preset) and tags."""
     labels: Sequence[str]
-    """The table's columns: keys every grid entry has; a key that is no field of the preset
-    (e.g. an ablation's name) only labels its setting."""
+    """The table's columns: keys every grid entry has."""
+    tags: Sequence[str] = ()
+    """Grid keys that only name a setting (e.g. an ablation's name), not a preset field."""
 
 
 def crl_settings(scale: Scale) -> list[Setting]:
@@ -117,20 +163,24 @@ def crl_settings(scale: Scale) -> list[Setting]:
 
     preset = train_crl.PRESETS[scale.preset][1]
     return [
-        setting(name, {k: grid[k] for k in scale.labels}, preset, CRL, fields_of(scale, grid))
-        for name, grid in scale.grid.items()
+        setting(name, labels_of(scale, name), preset, CRL, fields_of(scale, name))
+        for name in scale.grid
     ]
 
 
-def fields_of(scale: Scale, grid: Mapping[str, Any]) -> dict[str, Any]:
-    """The settings of a grid entry (with the scale's common ones): a label that is no field
-    of the preset (e.g. an ablation's name) only names the setting."""
-    import train_crl
+def labels_of(scale: Scale, name: str) -> dict[str, Any]:
+    """The table's columns of a grid entry."""
+    grid = scale.grid[name]
+    missing = [k for k in scale.labels if k not in grid]
+    if missing:
+        raise ValueError(f"Grid entry {name!r} has no value for the labels {missing}.")
+    return {k: grid[k] for k in scale.labels}
 
-    preset = train_crl.PRESETS[scale.preset][1]
-    fields = {f.name for part in PARTS for f in dataclasses.fields(getattr(preset, part))}
-    every = {**scale.common, **grid}
-    return {k: v for k, v in every.items() if k in fields or k not in scale.labels}
+
+def fields_of(scale: Scale, name: str) -> dict[str, Any]:
+    """The settings of a grid entry, with the scale's common ones (its tags left out)."""
+    every = {**scale.common, **scale.grid[name]}
+    return {k: v for k, v in every.items() if k not in scale.tags}
 
 
 def main(
@@ -144,10 +194,12 @@ def main(
     grid), `--seeds`, `--out`; trains what is missing, prints the table, draws the figure."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(scales), default="cpu")
-    parser.add_argument("--only", nargs="*", help="train only these settings of the grid")
+    parser.add_argument("--only", nargs="+", help="train only these settings of the grid")
     parser.add_argument("--seeds", type=int, help="instead of the scale's seeds")
     parser.add_argument("--out", type=Path, default=Path(default_out))
     args = parser.parse_args()
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds must be a positive integer, got {args.seeds}.")
     scale = scales[args.scale]
     chosen = build(scale)
     if args.only:
@@ -157,19 +209,25 @@ def main(
         chosen = [s for s in chosen if s.name in args.only]
     enable_compilation_cache()
     out = args.out / args.scale
-    sweep(chosen, out, seeds=args.seeds or scale.seeds)
-    rows = read(out)
+    sweep(chosen, out, seeds=scale.seeds if args.seeds is None else args.seeds)
+    rows = [r for r in read(out) if r["name"] in scale.grid]  # not another grid's leftovers
     print(table(rows))
     plot(rows, out, scale)
     return rows
 
 
-def summarise(s: Setting, history: list[dict]) -> dict:
-    """A setting's row: its labels, how far it ran, and the last evaluation per seed."""
-    final = history[-1]
+def summarise(s: Setting, history: list[dict], *, seeds: int, diverged: bool = False) -> dict:
+    """A setting's row: its labels, how far it ran, and the last evaluation per seed. A run
+    that diverged reaches no goal: its final success and time at goal are 0 for every seed,
+    and `diverged` says after how many env steps."""
+    final = history[-1] if history else {M.ENV_STEPS: 0, M.TIME: 0.0}
     row = {"name": s.name, **s.labels, "env_steps": final[M.ENV_STEPS], "wall_s": final[M.TIME]}
+    row["diverged"] = diverged
     for metric in (M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL):
-        per_seed = np.asarray(M.per_seed(final, metric), dtype=float)
+        if diverged or not history:
+            per_seed = np.zeros(seeds)
+        else:
+            per_seed = np.asarray(M.per_seed(final, metric), dtype=float)
         low, high = bootstrap_interval(per_seed)
         row[metric] = {
             "mean": float(per_seed.mean()),
@@ -199,8 +257,14 @@ def write(out: Path, rows: list[dict]) -> list[dict]:
 
 
 def read(out: Path) -> list[dict]:
+    """The rows of `<out>/results.json` (rows without a name, from another script, are
+    left out with a message)."""
     path = out / "results.json"
-    return json.loads(path.read_text()) if path.exists() else []
+    rows = json.loads(path.read_text()) if path.exists() else []
+    ours = [r for r in rows if isinstance(r, dict) and "name" in r and "curve" in r]
+    if len(ours) < len(rows):
+        print(f"{path}: {len(rows) - len(ours)} rows not written by a sweep are left out.")
+    return ours
 
 
 def table(rows: list[dict]) -> str:
@@ -213,9 +277,12 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         s, t = r[M.EVAL_SUCCESS], r[M.EVAL_TIME_AT_GOAL]
+        success = f"{s['mean']:.1%} ({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%})"
+        if r.get("diverged"):
+            success = f"diverged at {r['env_steps']:,} env steps (counted as 0%)"
         cells = [str(r.get(k, "")) for k in labels] + [
             f"{r['env_steps']:,}",
-            f"{s['mean']:.1%} ({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%})",
+            success,
             " ".join(f"{x:.0%}" for x in s["per_seed"]),
             f"{t['mean']:.0f} ({t['ci95'][0]:.0f}–{t['ci95'][1]:.0f})",
         ]
@@ -223,7 +290,15 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_NOT_LABELS = {"name", "env_steps", "wall_s", "curve", M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL}
+_NOT_LABELS = {
+    "name",
+    "env_steps",
+    "wall_s",
+    "curve",
+    "diverged",
+    M.EVAL_SUCCESS,
+    M.EVAL_TIME_AT_GOAL,
+}
 
 
 def plot_against(
@@ -263,6 +338,8 @@ def plot_against(
             seeds = r[M.EVAL_SUCCESS]["per_seed"]
             ax.scatter(np.full(len(seeds), xv), seeds, color=f"C{i}", s=9, alpha=0.35)
         for j, r in enumerate(members):
+            if not r["curve"]["env_steps"]:
+                continue  # diverged before its first evaluation
             steps = np.asarray(r["curve"]["env_steps"])
             per_seed = np.asarray(r["curve"][M.EVAL_SUCCESS])
             band = np.array([bootstrap_interval(v) for v in per_seed])

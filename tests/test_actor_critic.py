@@ -156,6 +156,10 @@ def test_tandem_collects_with_one_learner_and_trains_both(getkey):
     np.testing.assert_array_equal(new.learner, learner.update(state.learner, batch, learner_key)[0])
     assert new.collector[0] - 0.25 != new.learner[0] + 0.5  # different keys
     assert metrics == {"shift": new.learner[0], "collector_shift": new.collector[0]}
+    # The run's length reaches both learners' schedules.
+    cosine = _learner("crl", lr_schedule="cosine")
+    both = Tandem(collector=cosine, learner=cosine).with_total_updates(120)
+    assert both.collector.total_updates == both.learner.total_updates == 120
     assert tandem.describe() == {
         "learner": "Tandem",
         "collector": {"learner": "shift", "shift": 0.25},

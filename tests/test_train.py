@@ -388,10 +388,26 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert again == rows[1:]
     assert (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns == summary
     assert [r["name"] for r in sweep.read(tmp_path)] == ["seed0", "seed10"]
+    assert "| seed0 |" not in (tmp_path / "results.md").read_text()  # names are not labels
     table = (tmp_path / "results.md").read_text()
     assert table.startswith("| seed | depth | env steps |") and table.count("| 4 | 240 |") == 2
     sweep.plot_against(rows, tmp_path / "fig.png", x="seed", xlabel="seed", log2=False)
     assert (tmp_path / "fig.png").stat().st_size > 10_000
+    # A finished directory of another configuration is refused, not reported as this one.
+    other = sweep.setting("seed10", {"seed": 11, "depth": 4}, tiny, CRL, {"seed": 11})
+    with pytest.raises(ValueError, match="another seed"):
+        sweep.sweep([other], tmp_path, seeds=2, progress=False)
+    with pytest.raises(ValueError, match="another num_seeds"):
+        sweep.sweep(settings[1:], tmp_path, seeds=3, progress=False)
+    # A setting that diverges is a row (0% on every seed), and is not trained again.
+    exploding = dataclasses.replace(settings[0], name="exploding")
+    exploding = dataclasses.replace(
+        exploding, run=dataclasses.replace(exploding.run, max_loss=1e-9)
+    )
+    (row,) = sweep.sweep([exploding], tmp_path, seeds=2, progress=False)
+    assert row["diverged"] and row[M.EVAL_SUCCESS]["per_seed"] == [0.0, 0.0]
+    assert "diverged at" in sweep.table([row])
+    assert sweep.sweep([exploding], tmp_path, seeds=2, progress=False) == [row]
     with pytest.raises(ValueError, match="'bogus'"):
         sweep.with_settings(tiny, {"bogus": 1})
     with pytest.raises(ValueError, match="unique"):
@@ -405,9 +421,8 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
                 fields = {**vars(learner), **vars(s.trainer.config), "layout": maze.layout.name}
                 fields |= {"start_goal": maze.start_goal, "chain_goals": maze.chain_goals}
                 for name, value in {**scale.common, **scale.grid[s.name]}.items():
-                    if name != "ablation":
+                    if name not in scale.tags:
                         assert fields.get(name, getattr(maze, name, None)) == value, (s.name, name)
-                assert set(s.labels) == set(scale.labels)
                 assert maze.body.name == args.env.body
                 assert s.trainer.eval_env.layout.name == f"{maze.layout.name}_eval"
     for s in sweep.crl_settings(examples("stitching").SCALES["cpu"]):
