@@ -36,8 +36,9 @@ class Args:
 PRESETS = {
     "point": (
         "Point mass in the U-maze on CPU (minutes on 2 cores): trained from the start cell on "
-        "chained goals drawn from the goal cells, evaluated on the far goals. Depth 8: at depth 4 "
-        "the farthest goal fails in a third of the seeds (examples/point_seeds.py).",
+        "chained goals drawn within ±1 of the goal cells' centres, evaluated on the far goals' "
+        "centres. Depth 8: at depth 4 the farthest goal fails in a third of the seeds; spread "
+        "goals: with centre goals the actor may stop just short of it (examples/point_seeds.py).",
         Args(
             learner=CRLConfig(
                 actor_depth=8,
