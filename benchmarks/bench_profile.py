@@ -26,7 +26,7 @@ from deepcrl.crl import CRL
 from deepcrl.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
-import train_crl  # noqa: E402
+import train_crl  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
 DEPTHS = (4, 8) if QUICK else (16, 64)

@@ -39,6 +39,10 @@ class Tandem(AbstractLearner):
     collector: AbstractLearner
     learner: AbstractLearner
 
+    def __init__(self, collector: AbstractLearner, learner: AbstractLearner):
+        self.collector = collector
+        self.learner = learner
+
     @property
     def config(self) -> TandemConfig:
         return TandemConfig(self.collector.config, self.learner.config)
