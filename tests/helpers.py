@@ -50,7 +50,7 @@ TINY_FLAGS = {
     "learner.actor-lr": 1e-3, "learner.critic-lr": 1e-3, "learner.alpha-lr": 3e-4,
     "learner.eval-actor-decay": 0.5, "learner.lr-schedule": "cosine",
     "learner.lr-decay-updates": 24,
-    "env.chain-goals": 0.0, "env.episode-length": 20,
+    "env.chain-goals": 0.0, "env.goal-noise": 0.0, "env.episode-length": 20,
     "train.num-envs": 4, "train.unroll-length": 10, "train.sgd-steps": 3,
     "train.batch-size": 8, "train.buffer-capacity": 40, "train.num-eval-envs": 4,
     "train.random-goals": 0.0, "run.total-env-steps": 6 * 40, "run.eval-every": 2,

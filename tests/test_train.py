@@ -296,7 +296,7 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
         # The runs' learner, equal to the preset with the command-line test's flags: one set of
         # compiled programs serves them all.
         learner=LEARNER,
-        env=dataclasses.replace(preset.env, chain_goals=0.0, episode_length=20),
+        env=dataclasses.replace(preset.env, chain_goals=0.0, goal_noise=0.0, episode_length=20),
         train=TRAIN,
         run=RunConfig(total_env_steps=6 * 40, eval_every=2, progress=False, plots=False),
     )
@@ -361,7 +361,7 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     tiny = dataclasses.replace(
         preset,
         learner=LEARNER,  # the seed study's tiny preset: the same compiled programs
-        env=dataclasses.replace(preset.env, chain_goals=0.0, episode_length=20),
+        env=dataclasses.replace(preset.env, chain_goals=0.0, goal_noise=0.0, episode_length=20),
         train=TRAIN,
         run=RunConfig(total_env_steps=6 * PER_ITER, eval_every=2, plots=False),
     )
