@@ -23,7 +23,7 @@ import sweep
 import train_crl
 
 from deepcrl.crl import CRL
-from deepcrl.train import Tandem, Trainer
+from deepcrl.train import Tandem
 
 
 def _grid(depths: tuple[int, ...]) -> dict:
@@ -49,13 +49,18 @@ def settings(scale: sweep.Scale) -> list[sweep.Setting]:
     preset = train_crl.PRESETS[scale.preset][1]
     out = []
     for name, grid in scale.grid.items():
-        args = sweep.with_settings(preset, sweep.fields_of(scale, name))
-        learner = Tandem(
-            collector=_crl(args.learner, grid["collector_depth"]),
-            learner=_crl(args.learner, grid["learner_depth"]),
+
+        def tandem(config, grid=grid) -> Tandem:
+            return Tandem(
+                collector=_crl(config, grid["collector_depth"]),
+                learner=_crl(config, grid["learner_depth"]),
+            )
+
+        out.append(
+            sweep.setting(
+                name, sweep.labels_of(scale, name), preset, tandem, sweep.fields_of(scale, name)
+            )
         )
-        trainer = Trainer(learner, args.env.make(), args.env.make_eval(), args.train)
-        out.append(sweep.Setting(name, sweep.labels_of(scale, name), trainer, args.run))
     return out
 
 

@@ -69,9 +69,7 @@ TARGET = 0.95
 def variant(learner: str, name: str) -> tuple[Trainer, RunConfig]:
     """The trainer and run config of a variant of the learner's `point` preset."""
     presets, make = LEARNERS[learner]
-    args = sweep.with_settings(presets["point"][1], VARIANTS[name])
-    trainer = Trainer(make(args.learner), args.env.make(), args.env.make_eval(), args.train)
-    return trainer, args.run
+    return sweep.trainer_of(sweep.with_settings(presets["point"][1], VARIANTS[name]), make)
 
 
 def trained(learner: str, name: str, seeds: int, out: str):

@@ -19,7 +19,8 @@ import numpy as np
 
 from deepcrl.train import DivergenceError, RunConfig, Trainer, load_history, metrics as M, run
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import to_json
+from deepcrl.train._files import atomic_write_text
+from deepcrl.train._run import _identity
 
 PARTS = ("learner", "env", "train", "run")
 """The parts of a preset (`Args` of `train_crl.py` / `train_td.py`) that settings address."""
@@ -64,9 +65,15 @@ def setting(
     settings: Mapping[str, Any],
 ) -> Setting:
     """A `Setting` from a preset (`Args`) with `settings` applied (see `with_settings`)."""
-    args = with_settings(preset, settings)
+    trainer, run_config = trainer_of(with_settings(preset, settings), make_learner)
+    return Setting(name, dict(labels), trainer, run_config)
+
+
+def trainer_of(args: Any, make_learner: Callable[[Any], Any]) -> tuple[Trainer, RunConfig]:
+    """The trainer and run config of a preset (`Args`): the learner made from its learner
+    config, its training and evaluation mazes, its training settings."""
     trainer = Trainer(make_learner(args.learner), args.env.make(), args.env.make_eval(), args.train)
-    return Setting(name, dict(labels), trainer, args.run)
+    return trainer, args.run
 
 
 def sweep(
@@ -96,7 +103,7 @@ def sweep(
             except DivergenceError as error:
                 # One setting that diverges is a result; the others still run.
                 print(f"== {s.name} diverged: {error}")
-                (directory / _DIVERGED).write_text(json.dumps({"error": str(error)}))
+                atomic_write_text(directory / _DIVERGED, json.dumps({"error": str(error)}))
                 finished = "diverged"
         history = load_history(directory)
         rows.append(summarise(s, history, seeds=seeds, diverged=finished == "diverged"))
@@ -116,15 +123,7 @@ def _finished(s: Setting, run_config: RunConfig) -> str | None:
     if not diverged and not (directory / "summary.json").exists():
         return None  # a partial run resumes after run()'s own configuration check
     saved = json.loads((directory / "config.json").read_text())
-    now = json.loads(
-        to_json(
-            {
-                "config": s.trainer.describe(),
-                "seed": run_config.seed,
-                "num_seeds": run_config.num_seeds,
-            }
-        )
-    )
+    now = _identity(s.trainer, run_config)  # what a resume checks, too
     for key in ("config", "seed", "num_seeds"):
         if saved.get(key) != now[key]:
             raise ValueError(
@@ -249,10 +248,8 @@ def write(out: Path, rows: list[dict]) -> list[dict]:
     merged = {r["name"]: r for r in read(out)}
     merged.update({r["name"]: r for r in rows})
     every = list(merged.values())
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(every, indent=1))
-    tmp.replace(path)  # a kill mid-write leaves the previous file whole
-    (out / "results.md").write_text(table(every))
+    atomic_write_text(path, json.dumps(every, indent=1))  # a kill leaves the previous file
+    atomic_write_text(out / "results.md", table(every))
     return every
 
 
