@@ -83,7 +83,7 @@ def test_ablations_reach_every_network(getkey, name):
     # Runs saved before these options existed describe the default networks without them.
     assert {"activation", "layer_norm"}.isdisjoint(_learner(name).describe())
     assert learner.describe()["activation"] == "relu" and not learner.describe()["layer_norm"]
-    _, metrics = learner.update(state, random_batch(getkey, 8), getkey())
+    _, metrics = eqx.filter_jit(learner.update)(state, random_batch(getkey, 8), getkey())
     assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values())
 
 

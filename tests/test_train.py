@@ -5,6 +5,7 @@ Every run here uses one tiny configuration, so the whole file compiles its progr
 
 import dataclasses
 import json
+import logging
 import sys
 
 import equinox as eqx
@@ -172,11 +173,14 @@ def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000006", "000000008"]
 
 
-def test_resumed_run_continues_exactly(tmp_path):
+def test_resumed_run_continues_exactly(tmp_path, caplog):
     straight = _run(tmp_path / "a", 10)
     _run(tmp_path / "b", 6)
-    resumed = _run(tmp_path / "b", 10)
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+        resumed = _run(tmp_path / "b", 10)
     assert _same(straight.state, resumed.state)
+    # The checkpoint's state is placed as a fresh one is: resuming compiles no second step.
+    assert "_advance_fn" not in caplog.text
 
     def strip(rows):
         return [{k: v for k, v in r.items() if k not in (M.TIME, M.ENV_STEPS_PER_S)} for r in rows]

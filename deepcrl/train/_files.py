@@ -179,8 +179,14 @@ def load_checkpoint_state(out: Path, path: Path, template: Any) -> Any:
             f"Checkpoint state {path / STATE} does not fit this run's state ({e}); "
             f"{_recovery(out, path)}"
         ) from None
+    # Placed as the template is (committed to its device): an uncommitted state would make
+    # the jitted training step compile a second time on resume.
     return jax.tree.map(
-        lambda t, x: jr.wrap_key_data(x, impl=jr.key_impl(t)) if _is_key(t) else x, template, raw
+        lambda t, x: jax.device_put(
+            jr.wrap_key_data(x, impl=jr.key_impl(t)) if _is_key(t) else x, t.sharding
+        ),
+        template,
+        raw,
     )
 
 
