@@ -13,11 +13,27 @@ U4-maze). Everything else is the CRL preset of the scale, actor and critic at th
 
 Every depth is a vmapped multi-seed run in `<out>/<scale>/d<depth>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `stitching.png`.
+
+Then each finished depth's final actor is evaluated again on `EPISODES_PER_SEED` fresh
+episodes per seed, and success is split by the goal's distance from the start (cell moves
+along the maze): `by_distance.json`, `by_distance.md` and `stitching_by_distance.png`. A
+success rate alone cannot tell "reaches the nearest far goal only" from "reaches every goal
+sometimes"; this can.
 """
 
+import json
 from pathlib import Path
 
+import equinox as eqx
+import jax
+import numpy as np
 import sweep
+
+from deepcrl.train import Trainer, load_run, seed_keys
+from deepcrl.train._cli import bootstrap_interval
+from deepcrl.train._files import atomic_write_text
+
+EPISODES_PER_SEED = 512
 
 MAX_GOAL_DISTANCE = 3
 STITCH = {"start_goal": "stitch", "max_goal_distance": MAX_GOAL_DISTANCE, "chain_goals": 0.0}
@@ -48,5 +64,119 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
     )
 
 
+_episodes = eqx.filter_jit(eqx.filter_vmap(Trainer.evaluate_episodes, in_axes=(None, 0, 0)))
+
+
+def goal_distances(trainer: Trainer, starts: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """Cell moves along the evaluation maze from each episode's start to its goal."""
+    layout = trainer.eval_env.layout  # pyright: ignore[reportAttributeAccessIssue]
+    a = np.asarray(layout.world_to_cell(starts)).reshape(-1, 2)
+    b = np.asarray(layout.world_to_cell(goals)).reshape(-1, 2)
+    moves = [layout.geodesic_distance(x.tolist(), y.tolist()) for x, y in zip(a, b, strict=True)]
+    return np.asarray(moves).reshape(starts.shape[:-1])
+
+
+def by_distance(
+    settings: list[sweep.Setting], out: Path, scale: sweep.Scale, seeds: int
+) -> list[dict]:
+    """Per finished depth and goal distance: success per seed, over fresh episodes."""
+    rows = []
+    for s in settings:
+        if not (out / s.name / "summary.json").exists():
+            continue  # not finished, or diverged
+        run_config = sweep.run_config_of(s, out, seeds)
+        state, _ = load_run(s.trainer, run_config)
+        rounds = -(-EPISODES_PER_SEED // s.trainer.config.num_eval_envs)
+        success, distance = [], []
+        for r in range(rounds):  # keys no training evaluation used
+            keys = jax.vmap(lambda k, r=r: jax.random.fold_in(k, r))(
+                seed_keys(run_config.seed + 2_000_003, seeds)
+            )
+            episodes = _episodes(s.trainer, state, keys)
+            success.append(np.asarray(episodes.success, dtype=float))
+            distance.append(
+                goal_distances(s.trainer, np.asarray(episodes.start), np.asarray(episodes.goal))
+            )
+        success, distance = np.concatenate(success, 1), np.concatenate(distance, 1)
+        for d in sorted(set(distance.ravel().tolist())):
+            # Seeds that drew no goal at this distance (only with few episodes) have no rate.
+            per_seed = np.array(
+                [success[i][distance[i] == d].mean() for i in range(seeds) if d in distance[i]]
+            )
+            low, high = bootstrap_interval(per_seed)
+            rows.append(
+                {
+                    "name": s.name,
+                    **s.labels,
+                    "goal_distance": d,
+                    "episodes": int((distance == d).sum()),
+                    "success": {"mean": float(per_seed.mean()), "ci95": [low, high]},
+                    "per_seed": per_seed.tolist(),
+                }
+            )
+    if rows:
+        atomic_write_text(out / "by_distance.json", json.dumps(rows, indent=1))
+        atomic_write_text(out / "by_distance.md", _distance_table(rows))
+        print(_distance_table(rows))
+        _plot_by_distance(rows, out / "stitching_by_distance.png", scale)
+    return rows
+
+
+def _distance_table(rows: list[dict]) -> str:
+    lines = [
+        "| actor and critic depth | goal distance (cell moves) | episodes | success, mean "
+        "(95% CI) | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        s = r["success"]
+        lines.append(
+            f"| {r['actor_depth']} | {r['goal_distance']} | {r['episodes']} | "
+            f"{s['mean']:.1%} ({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}) | "
+            + " ".join(f"{x:.0%}" for x in r["per_seed"])
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    depths = sorted({r["actor_depth"] for r in rows})
+    for i, depth in enumerate(depths):
+        mine = sorted(
+            (r for r in rows if r["actor_depth"] == depth), key=lambda r: r["goal_distance"]
+        )
+        x = np.array([r["goal_distance"] for r in mine]) + 0.08 * (i - (len(depths) - 1) / 2)
+        mean = np.array([r["success"]["mean"] for r in mine])
+        ci = np.array([r["success"]["ci95"] for r in mine])
+        ax.errorbar(
+            x,
+            mean,
+            yerr=[mean - ci[:, 0], ci[:, 1] - mean],
+            marker="o",
+            capsize=3,
+            label=f"depth {depth}",
+        )
+        for xi, r in zip(x, mine, strict=True):
+            ax.scatter([xi] * len(r["per_seed"]), r["per_seed"], s=8, alpha=0.35, color="gray")
+    ax.axvline(MAX_GOAL_DISTANCE + 0.5, color="black", lw=0.8, ls="--")
+    ax.text(MAX_GOAL_DISTANCE + 0.55, 1.02, "trained up to here", fontsize=8, va="bottom")
+    ax.set(
+        xlabel="goal distance from the start (cell moves)",
+        ylabel="success",
+        ylim=(-0.03, 1.08),
+        title=f"Stitching by goal distance ({scale.common['layout']})",
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 if __name__ == "__main__":
-    sweep.main(__doc__, SCALES, plot, "runs/stitching")
+    sweep.main(__doc__, SCALES, plot, "runs/stitching", analyse=by_distance)

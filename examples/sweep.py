@@ -91,9 +91,7 @@ def sweep(
     rows = []
     for s in settings:
         directory = out / s.name
-        run_config = dataclasses.replace(
-            s.run, num_seeds=seeds, out_dir=str(directory), progress=progress
-        )
+        run_config = dataclasses.replace(run_config_of(s, out, seeds), progress=progress)
         finished = _finished(s, run_config)
         if finished is None:
             print(f"== {s.name}: {seeds} seeds × {run_config.total_env_steps:,} env steps")
@@ -188,9 +186,11 @@ def main(
     plot: Callable[[list[dict], Path, Scale], None],
     default_out: str,
     build: Callable[[Scale], list[Setting]] = crl_settings,
+    analyse: Callable[[list[Setting], Path, Scale, int], object] | None = None,
 ) -> list[dict]:
     """The command line of an experiment script: `--scale`, `--only NAME ...` (a part of the
-    grid), `--seeds`, `--out`; trains what is missing, prints the table, draws the figure."""
+    grid), `--seeds`, `--out`; trains what is missing, prints the table, draws the figure,
+    then `analyse(settings, out, scale, seeds)` looks further into the trained runs."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(scales), default="cpu")
     parser.add_argument("--only", nargs="+", help="train only these settings of the grid")
@@ -208,11 +208,19 @@ def main(
         chosen = [s for s in chosen if s.name in args.only]
     enable_compilation_cache()
     out = args.out / args.scale
-    sweep(chosen, out, seeds=scale.seeds if args.seeds is None else args.seeds)
+    seeds = scale.seeds if args.seeds is None else args.seeds
+    sweep(chosen, out, seeds=seeds)
     rows = [r for r in read(out) if r["name"] in scale.grid]  # not another grid's leftovers
     print(table(rows))
     plot(rows, out, scale)
+    if analyse is not None:
+        analyse(chosen, out, scale, seeds)
     return rows
+
+
+def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:
+    """The run config that `sweep` gives setting `s` in `out` (e.g. to load its run)."""
+    return dataclasses.replace(s.run, num_seeds=seeds, out_dir=str(out / s.name))
 
 
 def summarise(s: Setting, history: list[dict], *, seeds: int, diverged: bool = False) -> dict:

@@ -123,6 +123,17 @@ def test_load_run_gives_the_last_checkpoint_to_evaluate_again(tmp_path):
     metrics, _ = evaluate_seeds(_trainer(), state, eval_keys(_config(tmp_path, 6), 6))
     for name in (M.EVAL_SUCCESS, M.EVAL_TIME_AT_GOAL, M.EVAL_FINAL_DIST):
         np.testing.assert_allclose(metrics[name], history[-1][name + M.PER_SEED], rtol=1e-6)
+    # Episode by episode, what those evaluations average, with each episode's start and goal.
+    episodes = eqx.filter_jit(eqx.filter_vmap(Trainer.evaluate_episodes, in_axes=(None, 0, 0)))(
+        _trainer(), state, eval_keys(_config(tmp_path, 6), 6)
+    )
+    assert episodes.success.shape == (2, TRAIN.num_eval_envs) and episodes.goal.shape[-1] == 2
+    np.testing.assert_allclose(episodes.success.mean(1), metrics[M.EVAL_SUCCESS], rtol=1e-6)
+    np.testing.assert_allclose(
+        episodes.time_at_goal.mean(1), metrics[M.EVAL_TIME_AT_GOAL], rtol=1e-6
+    )
+    cell = np.asarray(_trainer().eval_env.layout.world_to_cell(episodes.start))
+    assert (cell == [1, 1]).all()  # the evaluation maze's start cell
     with pytest.raises(ValueError, match="another config"):
         load_run(_trainer(dataclasses.replace(LEARNER, critic_width=32)), _config(tmp_path, 6))
 
@@ -386,6 +397,18 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     # Different seeds trained different runs.
     losses = [[r[M.CRITIC_LOSS] for r in load_history(tmp_path / n)] for n in ("seed0", "seed10")]
     assert losses[0] != losses[1]
+    # Success of the finished runs split by the goal's distance (the stitching analysis).
+    stitching = examples("stitching")
+    stitching.EPISODES_PER_SEED = 6  # two rounds of the 4 evaluation episodes
+    labelled = [dataclasses.replace(s, labels={"actor_depth": 4}) for s in settings]
+    split = stitching.by_distance(labelled, tmp_path, stitching.SCALES["cpu"], 2)
+    # The U-maze's evaluation goals lie 4, 5 and 6 cell moves from its start.
+    assert {r["goal_distance"] for r in split} <= {4, 5, 6}
+    for name in ("seed0", "seed10"):
+        assert sum(r["episodes"] for r in split if r["name"] == name) == 2 * 2 * 4
+    assert all(0 <= x <= 1 for r in split for x in r["per_seed"])
+    assert len((tmp_path / "by_distance.md").read_text().splitlines()) == 2 + len(split)
+    assert (tmp_path / "stitching_by_distance.png").stat().st_size > 10_000
     # A finished setting is read, not trained again; a partial sweep keeps the other rows.
     summary = (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns
     again = sweep.sweep(settings[1:], tmp_path, seeds=2, progress=False)

@@ -25,6 +25,11 @@ from ._run import (
     seed_keys as seed_keys,
 )
 from ._tandem import Tandem as Tandem, TandemConfig as TandemConfig, TandemState as TandemState
-from ._trainer import TrainConfig as TrainConfig, Trainer as Trainer, TrainState as TrainState
+from ._trainer import (
+    Episodes as Episodes,
+    TrainConfig as TrainConfig,
+    Trainer as Trainer,
+    TrainState as TrainState,
+)
 
 __all__ = ["metrics"]

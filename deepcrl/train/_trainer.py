@@ -74,6 +74,18 @@ class TrainState(eqx.Module):
     iteration: Int[Array, ""]
 
 
+class Episodes(eqx.Module):
+    """Evaluation episodes, one row each: whether the goal was reached at least once, the
+    steps spent within reach, the distance after the last step, and where it started and
+    what its goal was (achieved-goal coordinates)."""
+
+    success: Bool[Array, " episodes"]
+    time_at_goal: Float[Array, " episodes"]
+    final_dist: Float[Array, " episodes"]
+    start: Float[Array, "episodes goal"]
+    goal: Float[Array, "episodes goal"]
+
+
 class Trainer(eqx.Module):
     """Any [`AbstractLearner`][deepcrl.train.AbstractLearner] on any
     [`AbstractGoalEnv`][deepcrl.envs.AbstractGoalEnv], as pure functions of a
@@ -294,6 +306,20 @@ class Trainer(eqx.Module):
         (distance to the goal after the last step) — and the achieved-goal trajectories and
         goals of the first `record` episodes.
         """
+        episodes, recorded = self._episodes(state, key, record)
+        metrics = {
+            M.EVAL_SUCCESS: jnp.mean(episodes.success.astype(jnp.float32)),
+            M.EVAL_TIME_AT_GOAL: jnp.mean(episodes.time_at_goal),
+            M.EVAL_FINAL_DIST: jnp.mean(episodes.final_dist),
+        }
+        return metrics, recorded
+
+    def evaluate_episodes(self, state: TrainState, key: PRNGKeyArray) -> "Episodes":
+        """What `evaluate` averages, per episode (with each episode's start and goal), e.g. to
+        split success by the goal's distance."""
+        return self._episodes(state, key, 0)[0]
+
+    def _episodes(self, state: TrainState, key: PRNGKeyArray, record: int) -> tuple[Any, Any]:
         env = self.eval_env
         start = jax.vmap(env.reset)(jr.split(key, self.config.num_eval_envs))
 
@@ -305,12 +331,14 @@ class Trainer(eqx.Module):
             return nxt, (nxt.metrics["success"], nxt.metrics["dist"], achieved)
 
         _, (success, dist, xy) = jax.lax.scan(step, start, None, length=env.episode_length)
-        metrics = {
-            M.EVAL_SUCCESS: jnp.mean(jnp.any(success > 0, axis=0).astype(jnp.float32)),
-            M.EVAL_TIME_AT_GOAL: jnp.mean(jnp.sum(success, axis=0)),
-            M.EVAL_FINAL_DIST: jnp.mean(dist[-1]),
-        }
-        return metrics, (jnp.swapaxes(xy, 0, 1), start.goal[:record])
+        episodes = Episodes(
+            success=jnp.any(success > 0, axis=0),
+            time_at_goal=jnp.sum(success, axis=0),
+            final_dist=dist[-1],
+            start=env.achieved_goal(start.obs),
+            goal=start.goal,
+        )
+        return episodes, (jnp.swapaxes(xy, 0, 1), start.goal[:record])
 
     def values(
         self,
