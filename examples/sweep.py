@@ -20,7 +20,7 @@ import numpy as np
 from deepcrl.train import DivergenceError, RunConfig, Trainer, load_history, metrics as M, run
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 from deepcrl.train._files import atomic_write_text
-from deepcrl.train._run import _identity
+from deepcrl.train._run import run_identity
 
 PARTS = ("learner", "env", "train", "run")
 """The parts of a preset (`Args` of `train_crl.py` / `train_td.py`) that settings address."""
@@ -121,7 +121,7 @@ def _finished(s: Setting, run_config: RunConfig) -> str | None:
     if not diverged and not (directory / "summary.json").exists():
         return None  # a partial run resumes after run()'s own configuration check
     saved = json.loads((directory / "config.json").read_text())
-    now = _identity(s.trainer, run_config)  # what a resume checks, too
+    now = run_identity(s.trainer, run_config)  # what a resume checks, too
     for key in ("config", "seed", "num_seeds"):
         if saved.get(key) != now[key]:
             raise ValueError(

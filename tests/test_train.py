@@ -380,14 +380,19 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
         train=TRAIN,
         run=RunConfig(total_env_steps=6 * PER_ITER, eval_every=2, plots=False),
     )
+    # The presets' rates decay over the whole run, which the learner learns from the run's
+    # length: a finished run of them must still be recognised. Over a 10-iteration run, as
+    # long as LEARNER's fixed decay (the same compiled programs).
+    whole_run = {"lr_decay_updates": None, "total_env_steps": 10 * PER_ITER}
     settings = [
         sweep.setting(f"seed{seed}", {"seed": seed, "depth": 4}, tiny, CRL, {"seed": seed})
         for seed in (0, 10)
     ]
+    settings[1] = sweep.setting("seed10", settings[1].labels, tiny, CRL, {"seed": 10, **whole_run})
     rows = sweep.sweep(settings, tmp_path, seeds=2, progress=False)
     assert [r["name"] for r in rows] == ["seed0", "seed10"]
-    for row in rows:
-        assert row["env_steps"] == 6 * PER_ITER
+    for row, iterations in zip(rows, (6, 10), strict=True):
+        assert row["env_steps"] == iterations * PER_ITER
         assert len(row[M.EVAL_SUCCESS]["per_seed"]) == 2
         history = load_history(tmp_path / row["name"])
         assert row["curve"]["env_steps"] == [r[M.ENV_STEPS] for r in history]
@@ -417,11 +422,14 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert [r["name"] for r in sweep.read(tmp_path)] == ["seed0", "seed10"]
     assert "| seed0 |" not in (tmp_path / "results.md").read_text()  # names are not labels
     table = (tmp_path / "results.md").read_text()
-    assert table.startswith("| seed | depth | env steps |") and table.count("| 4 | 240 |") == 2
+    assert (
+        table.startswith("| seed | depth | env steps |")
+        and table.count("| 4 | 240 |") == table.count("| 4 | 400 |") == 1
+    )
     sweep.plot_against(rows, tmp_path / "fig.png", x="seed", xlabel="seed", log2=False)
     assert (tmp_path / "fig.png").stat().st_size > 10_000
     # A finished directory of another configuration is refused, not reported as this one.
-    other = sweep.setting("seed10", {"seed": 11, "depth": 4}, tiny, CRL, {"seed": 11})
+    other = sweep.setting("seed10", {"seed": 11, "depth": 4}, tiny, CRL, whole_run | {"seed": 11})
     with pytest.raises(ValueError, match="another seed"):
         sweep.sweep([other], tmp_path, seeds=2, progress=False)
     with pytest.raises(ValueError, match="another num_seeds"):

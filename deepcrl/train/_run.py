@@ -210,6 +210,12 @@ def _identity(trainer: Trainer, rc: RunConfig) -> dict[str, Any]:
     )
 
 
+def run_identity(trainer: Trainer, rc: RunConfig) -> dict[str, Any]:
+    """What `run(trainer, rc)` records as its identity in `config.json` and its checkpoints
+    (the learner told the run's length first, as `run` does), e.g. to recognise a run."""
+    return _identity(_for_run(trainer, rc)[0], rc)
+
+
 def _run_locked(
     trainer: Trainer,
     rc: RunConfig,
