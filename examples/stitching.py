@@ -164,6 +164,7 @@ def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
         )
         for xi, r in zip(x, mine, strict=True):
             ax.scatter([xi] * len(r["per_seed"]), r["per_seed"], s=8, alpha=0.35, color="gray")
+    ax.set_xticks(sorted({r["goal_distance"] for r in rows}))
     ax.axvline(MAX_GOAL_DISTANCE + 0.5, color="black", lw=0.8, ls="--")
     ax.text(MAX_GOAL_DISTANCE + 0.55, 1.02, "trained up to here", fontsize=8, va="bottom")
     ax.set(
