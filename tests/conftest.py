@@ -23,7 +23,7 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 # LLVM optimisation passes) costs less than the slower code it makes.
 jax.config.update("jax_disable_most_optimizations", True)
 
-# XLA's older CPU code generator compiles the tests' programs 25-40% faster (each runs only a
+# XLA's older CPU code generator compiles the tests' programs 20-40% faster (each runs only a
 # few times). Set for the workers before any backend starts, and only where this XLA knows the
 # flag: an unknown flag in XLA_FLAGS aborts the process.
 _FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false"

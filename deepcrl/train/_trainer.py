@@ -314,12 +314,14 @@ class Trainer(eqx.Module):
         }
         return metrics, recorded
 
-    def evaluate_episodes(self, state: TrainState, key: PRNGKeyArray) -> "Episodes":
+    def evaluate_episodes(self, state: TrainState, key: PRNGKeyArray) -> Episodes:
         """What `evaluate` averages, per episode (with each episode's start and goal), e.g. to
         split success by the goal's distance."""
         return self._episodes(state, key, 0)[0]
 
-    def _episodes(self, state: TrainState, key: PRNGKeyArray, record: int) -> tuple[Any, Any]:
+    def _episodes(
+        self, state: TrainState, key: PRNGKeyArray, record: int
+    ) -> tuple[Episodes, tuple[Array, Array]]:
         env = self.eval_env
         start = jax.vmap(env.reset)(jr.split(key, self.config.num_eval_envs))
 
