@@ -5,11 +5,14 @@ A setting whose directory holds a finished run is read, not trained again; an in
 one resumes where its last checkpoint left it. After every setting the sweep rewrites
 `<out>/results.json` and `<out>/results.md` (the final evaluation per setting: mean, 95%
 bootstrap interval and every seed), so a sweep cut short keeps what it finished, and
-rows of earlier partial sweeps into the same directory are kept.
+rows of earlier partial sweeps into the same directory are kept. Several sweeps may share
+one `--out` (each training other settings): their rewrites of the results take turns.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import fcntl
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -252,13 +255,22 @@ def write(out: Path, rows: list[dict]) -> list[dict]:
     """Merge `rows` into `<out>/results.json` by name (other rows stay) and write the table
     `<out>/results.md`. Returns every row, in the file's order."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    merged = {r["name"]: r for r in read(out)}
-    merged.update({r["name"]: r for r in rows})
-    every = list(merged.values())
-    atomic_write_text(path, json.dumps(every, indent=1))  # a kill leaves the previous file
-    atomic_write_text(out / "results.md", table(every))
+    with _results_lock(out):  # another sweep's read-merge-write would drop our rows
+        merged = {r["name"]: r for r in read(out)}
+        merged.update({r["name"]: r for r in rows})
+        every = list(merged.values())
+        # Each file is replaced whole: a kill leaves the previous one.
+        atomic_write_text(out / "results.json", json.dumps(every, indent=1))
+        atomic_write_text(out / "results.md", table(every))
     return every
+
+
+@contextlib.contextmanager
+def _results_lock(out: Path):
+    """Hold `<out>/.results.lock` exclusively (released by the OS if the process dies)."""
+    with open(out / ".results.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def read(out: Path) -> list[dict]:

@@ -6,7 +6,9 @@ Every run here uses one tiny configuration, so the whole file compiles its progr
 import dataclasses
 import json
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -476,6 +478,34 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
             for part, depth in (("collector", "collector_depth"), ("learner", "learner_depth")):
                 config = getattr(tandem, part).config
                 assert config.actor_depth == config.critic_depth == s.labels[depth]
+
+
+_SWEEP_WRITER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+import sweep
+stat = {"mean": 1.0, "ci95": [1.0, 1.0], "per_seed": [1.0]}
+for i in range(25):
+    row = {"name": f"w{sys.argv[1]}-{i}", "env_steps": 1, "wall_s": 0.0, "diverged": False,
+           "curve": {}, "eval/success": stat, "eval/time_at_goal": stat}
+    sweep.write(Path(sys.argv[2]), [row])
+"""
+
+
+def test_sweeps_sharing_an_out_directory_keep_each_others_rows(tmp_path):
+    # Four processes each add 25 rows to one results.json; unserialised read-merge-writes
+    # lose some (about a fifth, measured).
+    examples = Path(__file__).parents[1] / "examples"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _SWEEP_WRITER, str(k), tmp_path, examples])
+        for k in range(4)
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 4
+    rows = json.loads((tmp_path / "results.json").read_text())
+    expected = sorted(f"w{k}-{i}" for k in range(4) for i in range(25))
+    assert sorted(r["name"] for r in rows) == expected
+    assert (tmp_path / "results.md").read_text().count("\n") == 2 + 100
 
 
 def test_grid_geodesic_goes_around_walls(examples):
