@@ -368,6 +368,8 @@ def plot_against(
         ax.set_xscale("log", base=2)
         xticks = sorted({float(r[x]) for r in rows})
         ax.set_xticks(xticks, [f"{v:g}" for v in xticks])
+        # Half an octave of margin: with one x value the series' offsets stay small.
+        ax.set_xlim(xticks[0] / 2**0.5, xticks[-1] * 2**0.5)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("final success (mean, 95% CI; dots: seeds)")
     ax.set_ylim(-0.03, 1.03)
