@@ -6,7 +6,8 @@ one resumes where its last checkpoint left it. After every setting the sweep rew
 `<out>/results.json` and `<out>/results.md` (the final evaluation per setting: mean, 95%
 bootstrap interval and every seed), so a sweep cut short keeps what it finished, and
 rows of earlier partial sweeps into the same directory are kept. Several sweeps may share
-one `--out` (each training other settings): their rewrites of the results take turns.
+one `--out`: a setting another process is training is skipped, and the rewrites of the
+results take turns.
 """
 
 import argparse
@@ -20,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from deepcrl.train import DivergenceError, RunConfig, Trainer, load_history, metrics as M, run
+from deepcrl.train import (
+    DivergenceError,
+    RunConfig,
+    RunLockedError,
+    Trainer,
+    load_history,
+    metrics as M,
+    run,
+)
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 from deepcrl.train._files import atomic_write_text
 from deepcrl.train._run import run_identity
@@ -101,6 +110,10 @@ def sweep(
             try:
                 run(s.trainer, run_config)
                 finished = "summary"
+            except RunLockedError:
+                # Another sweep on this --out trains it and will write its row.
+                print(f"== {s.name}: another process is training it; skipped")
+                continue
             except DivergenceError as error:
                 # One setting that diverges is a result; the others still run.
                 print(f"== {s.name} diverged: {error}")

@@ -445,6 +445,12 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert row["diverged"] and row[M.EVAL_SUCCESS]["per_seed"] == [0.0, 0.0]
     assert "diverged at" in sweep.table([row])
     assert sweep.sweep([exploding], tmp_path, seeds=2, progress=False) == [row]
+    # A setting another process is training is left to it: no row, no error.
+    busy = dataclasses.replace(settings[0], name="busy")
+    with run_lock(tmp_path / "busy"):
+        assert sweep.sweep([busy], tmp_path, seeds=2, progress=False) == []
+    assert "busy: another process is training it" in capsys.readouterr().out
+    assert "busy" not in [r["name"] for r in sweep.read(tmp_path)]
     with pytest.raises(ValueError, match="'bogus'"):
         sweep.with_settings(tiny, {"bogus": 1})
     with pytest.raises(ValueError, match="unique"):
