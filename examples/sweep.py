@@ -11,9 +11,7 @@ results take turns.
 """
 
 import argparse
-import contextlib
 import dataclasses
-import fcntl
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +29,7 @@ from deepcrl.train import (
     run,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import atomic_write_text
+from deepcrl.train._files import atomic_write_text, file_lock
 from deepcrl.train._run import run_identity
 
 PARTS = ("learner", "env", "train", "run")
@@ -268,7 +266,7 @@ def write(out: Path, rows: list[dict]) -> list[dict]:
     """Merge `rows` into `<out>/results.json` by name (other rows stay) and write the table
     `<out>/results.md`. Returns every row, in the file's order."""
     out.mkdir(parents=True, exist_ok=True)
-    with _results_lock(out):  # another sweep's read-merge-write would drop our rows
+    with file_lock(out / ".results.lock"):  # another sweep's read-merge-write would drop ours
         merged = {r["name"]: r for r in read(out)}
         merged.update({r["name"]: r for r in rows})
         every = list(merged.values())
@@ -276,14 +274,6 @@ def write(out: Path, rows: list[dict]) -> list[dict]:
         atomic_write_text(out / "results.json", json.dumps(every, indent=1))
         atomic_write_text(out / "results.md", table(every))
     return every
-
-
-@contextlib.contextmanager
-def _results_lock(out: Path):
-    """Hold `<out>/.results.lock` exclusively (released by the OS if the process dies)."""
-    with open(out / ".results.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def read(out: Path) -> list[dict]:

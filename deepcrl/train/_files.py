@@ -74,20 +74,29 @@ def _finite_or_none(data: Any) -> Any:
 
 
 @contextlib.contextmanager
-def run_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `out` (released when the process ends, even on a kill)."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK, "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLockedError(
-                f"Another run is writing to {out}; wait for it to finish or use another out_dir."
-            ) from None
+def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (released when the process ends, even on a
+    kill). Without `wait`, `BlockingIOError` when another process holds it."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out`, or `RunLockedError` when another run holds it."""
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(file_lock(out / LOCK, wait=False))
+        except BlockingIOError:
+            raise RunLockedError(
+                f"Another run is writing to {out}; wait for it to finish or use another out_dir."
+            ) from None
+        yield
 
 
 def _is_key(x: Any) -> bool:
