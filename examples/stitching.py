@@ -24,12 +24,11 @@ sometimes"; this can.
 import json
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import numpy as np
 import sweep
 
-from deepcrl.train import Trainer, load_run, seed_keys
+from deepcrl.train import load_run, seed_keys
 from deepcrl.train._cli import bootstrap_interval
 from deepcrl.train._files import atomic_write_text
 
@@ -64,18 +63,6 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
     )
 
 
-_episodes = eqx.filter_jit(eqx.filter_vmap(Trainer.evaluate_episodes, in_axes=(None, 0, 0)))
-
-
-def goal_distances(trainer: Trainer, starts: np.ndarray, goals: np.ndarray) -> np.ndarray:
-    """Cell moves along the evaluation maze from each episode's start to its goal."""
-    layout = trainer.eval_env.layout  # pyright: ignore[reportAttributeAccessIssue]
-    a = np.asarray(layout.world_to_cell(starts)).reshape(-1, 2)
-    b = np.asarray(layout.world_to_cell(goals)).reshape(-1, 2)
-    moves = [layout.geodesic_distance(x.tolist(), y.tolist()) for x, y in zip(a, b, strict=True)]
-    return np.asarray(moves).reshape(starts.shape[:-1])
-
-
 def by_distance(
     settings: list[sweep.Setting], out: Path, scale: sweep.Scale, seeds: int
 ) -> list[dict]:
@@ -92,10 +79,12 @@ def by_distance(
             keys = jax.vmap(lambda k, r=r: jax.random.fold_in(k, r))(
                 seed_keys(run_config.seed + 2_000_003, seeds)
             )
-            episodes = _episodes(s.trainer, state, keys)
+            episodes = sweep.episodes_per_seed(s.trainer, state, keys)
             success.append(np.asarray(episodes.success, dtype=float))
             distance.append(
-                goal_distances(s.trainer, np.asarray(episodes.start), np.asarray(episodes.goal))
+                sweep.goal_distances(
+                    s.trainer, np.asarray(episodes.start), np.asarray(episodes.goal)
+                )
             )
         success, distance = np.concatenate(success, 1), np.concatenate(distance, 1)
         for d in sorted(set(distance.ravel().tolist())):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import numpy as np
 
 from deepcrl.train import (
@@ -235,6 +236,20 @@ def main(
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:
     """The run config that `sweep` gives setting `s` in `out` (e.g. to load its run)."""
     return dataclasses.replace(s.run, num_seeds=seeds, out_dir=str(out / s.name))
+
+
+# Every seed's evaluation episodes, one seed per state and key; one jitted function, so the
+# analyses of a sweep's runs share its compiled programs.
+episodes_per_seed = eqx.filter_jit(eqx.filter_vmap(Trainer.evaluate_episodes, in_axes=(None, 0, 0)))
+
+
+def goal_distances(trainer: Trainer, starts: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """Cell moves along the evaluation maze from each episode's start to its goal."""
+    layout = trainer.eval_env.layout  # pyright: ignore[reportAttributeAccessIssue]
+    a = np.asarray(layout.world_to_cell(starts)).reshape(-1, 2)
+    b = np.asarray(layout.world_to_cell(goals)).reshape(-1, 2)
+    moves = [layout.geodesic_distance(x.tolist(), y.tolist()) for x, y in zip(a, b, strict=True)]
+    return np.asarray(moves).reshape(starts.shape[:-1])
 
 
 def summarise(s: Setting, history: list[dict], *, seeds: int, diverged: bool = False) -> dict:

@@ -8,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import equinox as eqx
@@ -416,6 +417,20 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert all(0 <= x <= 1 for r in split for x in r["per_seed"])
     assert len((tmp_path / "by_distance.md").read_text().splitlines()) == 2 + len(split)
     assert (tmp_path / "stitching_by_distance.png").stat().st_size > 10_000
+    # Replaying a run's last evaluation: its episodes, so the goals it logged success for.
+    for s in settings:
+        seeds = examples("missed_goals").missed_goals(s, tmp_path, 2)
+        run_config = sweep.run_config_of(s, tmp_path, 2)
+        keys = eval_keys(run_config, load_history(tmp_path / s.name)[-1][M.ITERATION])
+        env = s.trainer.eval_env
+        for seed, key in zip(seeds, keys, strict=True):
+            goals = jax.vmap(env.reset)(jr.split(key, s.trainer.config.num_eval_envs)).goal
+            cells = Counter(f"{r},{c}" for r, c in env.layout.world_to_cell(goals).tolist())
+            assert {c: n for c, (_, n, _) in seed["goals"].items()} == cells
+            assert seed["success"] == seed["logged_success"]
+            missed = sum(m for _, _, m in seed["goals"].values())
+            assert missed == round((1 - seed["success"]) * 4)
+            assert {d for d, _, _ in seed["goals"].values()} <= {4, 5, 6}
     # A finished setting is read, not trained again; a partial sweep keeps the other rows.
     summary = (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns
     again = sweep.sweep(settings[1:], tmp_path, seeds=2, progress=False)

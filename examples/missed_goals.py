@@ -1,0 +1,103 @@
+"""Which evaluation goals each seed of a sweep's finished runs misses at its last evaluation.
+
+    python examples/missed_goals.py collector_learner --only c4-l4 c8-l4
+    python examples/missed_goals.py depth_sweep --out runs/depth_sweep
+
+A success rate cannot tell "never reaches one goal" from "sometimes misses every goal". This
+replays each finished run's last evaluation (the same keys, so the same starts and goals;
+another compiled program, so actions may differ in the last bits of a float, and the
+success is printed beside the logged one where they differ) and counts, per seed and per
+goal cell, the episodes and those that never reached their goal, with the goal's distance
+from the start in cell moves along the maze. Writes `<out>/<scale>/missed_goals.json` and
+prints one line per seed.
+"""
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import sweep
+
+from deepcrl.train import eval_keys, load_run, metrics as M
+from deepcrl.train._files import atomic_write_text
+
+
+def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
+    """Per seed of setting `s`'s finished run in `out`: its success at the last evaluation
+    and mean final distance to the goal (each beside what the run logged), and per goal
+    cell `[cell moves from the start, episodes, missed]`."""
+    run_config = sweep.run_config_of(s, out, seeds)
+    state, history = load_run(s.trainer, run_config)
+    last = history[-1]
+    keys = eval_keys(run_config, last[M.ITERATION])
+    episodes = sweep.episodes_per_seed(s.trainer, state, keys)
+    reached = np.asarray(episodes.success, dtype=bool)
+    goal = np.asarray(episodes.goal)
+    moves = sweep.goal_distances(s.trainer, np.asarray(episodes.start), goal)
+    cells = np.asarray(s.trainer.eval_env.layout.world_to_cell(goal))  # pyright: ignore[reportAttributeAccessIssue]
+    per_seed = []
+    for i in range(reached.shape[0]):
+        keys_i = [f"{r},{c}" for r, c in cells[i].tolist()]
+        total, missed = Counter(keys_i), Counter(np.array(keys_i)[~reached[i]].tolist())
+        distance = dict(zip(keys_i, moves[i].tolist(), strict=True))
+        per_seed.append(
+            {
+                "seed": i,
+                "success": float(reached[i].mean()),
+                "logged_success": float(last[M.EVAL_SUCCESS + M.PER_SEED][i]),
+                "final_dist": float(np.asarray(episodes.final_dist[i]).mean()),
+                "logged_final_dist": float(last[M.EVAL_FINAL_DIST + M.PER_SEED][i]),
+                "goals": {c: [distance[c], total[c], missed[c]] for c in sorted(total)},
+            }
+        )
+    return per_seed
+
+
+def line(name: str, seed: dict) -> str:
+    missed = [f"({c}) {m} of {n}, {d} moves" for c, (d, n, m) in seed["goals"].items() if m]
+    replayed = (
+        ""
+        if seed["success"] == seed["logged_success"]
+        else (f" (the run logged {seed['logged_success']:.1%})")
+    )
+    return f"{name} seed {seed['seed']}: {seed['success']:.1%}{replayed} — missed " + (
+        "; ".join(missed) if missed else "none"
+    )
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("experiment", help="an experiment script's name, e.g. depth_sweep")
+    parser.add_argument("--scale", default="cpu")
+    parser.add_argument("--only", nargs="+", help="only these settings of the grid")
+    parser.add_argument("--seeds", type=int, help="as the sweep was given, if it was")
+    parser.add_argument("--out", type=Path, help="the sweep's --out (default runs/<experiment>)")
+    args = parser.parse_args()
+    experiment = __import__(args.experiment)
+    if args.scale not in experiment.SCALES:
+        parser.error(f"--scale {args.scale!r}: not one of {sorted(experiment.SCALES)}.")
+    scale = experiment.SCALES[args.scale]
+    settings = getattr(experiment, "settings", sweep.crl_settings)(scale)
+    if args.only:
+        unknown = set(args.only) - {s.name for s in settings}
+        if unknown:
+            parser.error(f"--only {sorted(unknown)}: not in the grid {list(scale.grid)}.")
+        settings = [s for s in settings if s.name in args.only]
+    out = (args.out or Path("runs") / args.experiment) / args.scale
+    seeds = scale.seeds if args.seeds is None else args.seeds
+    result = {}
+    for s in settings:
+        if not (out / s.name / "summary.json").exists():
+            print(f"{s.name}: not finished in {out / s.name}; skipped")
+            continue
+        result[s.name] = missed_goals(s, out, seeds)
+        for seed in result[s.name]:
+            print(line(s.name, seed))
+    atomic_write_text(out / "missed_goals.json", json.dumps(result, indent=1))
+    return result
+
+
+if __name__ == "__main__":
+    main()
