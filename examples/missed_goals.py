@@ -57,11 +57,8 @@ def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
 
 def line(name: str, seed: dict) -> str:
     missed = [f"({c}) {m} of {n}, {d} moves" for c, (d, n, m) in seed["goals"].items() if m]
-    replayed = (
-        ""
-        if seed["success"] == seed["logged_success"]
-        else (f" (the run logged {seed['logged_success']:.1%})")
-    )
+    logged = seed["logged_success"]
+    replayed = "" if seed["success"] == logged else f" (the run logged {logged:.1%})"
     return f"{name} seed {seed['seed']}: {seed['success']:.1%}{replayed} — missed " + (
         "; ".join(missed) if missed else "none"
     )
@@ -79,12 +76,8 @@ def main() -> dict:
     if args.scale not in experiment.SCALES:
         parser.error(f"--scale {args.scale!r}: not one of {sorted(experiment.SCALES)}.")
     scale = experiment.SCALES[args.scale]
-    settings = getattr(experiment, "settings", sweep.crl_settings)(scale)
-    if args.only:
-        unknown = set(args.only) - {s.name for s in settings}
-        if unknown:
-            parser.error(f"--only {sorted(unknown)}: not in the grid {list(scale.grid)}.")
-        settings = [s for s in settings if s.name in args.only]
+    build = getattr(experiment, "settings", sweep.crl_settings)
+    settings = sweep.select(build(scale), args.only, scale)
     out = (args.out or Path("runs") / args.experiment) / args.scale
     seeds = scale.seeds if args.seeds is None else args.seeds
     result = {}

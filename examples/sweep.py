@@ -215,12 +215,7 @@ def main(
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be a positive integer, got {args.seeds}.")
     scale = scales[args.scale]
-    chosen = build(scale)
-    if args.only:
-        unknown = set(args.only) - {s.name for s in chosen}
-        if unknown:
-            raise ValueError(f"--only {sorted(unknown)}: not in the grid {list(scale.grid)}.")
-        chosen = [s for s in chosen if s.name in args.only]
+    chosen = select(build(scale), args.only, scale)
     enable_compilation_cache()
     out = args.out / args.scale
     seeds = scale.seeds if args.seeds is None else args.seeds
@@ -231,6 +226,16 @@ def main(
     if analyse is not None:
         analyse(chosen, out, scale, seeds)
     return rows
+
+
+def select(settings: list[Setting], only: Sequence[str] | None, scale: Scale) -> list[Setting]:
+    """The settings named in `only` (all when `None`); `ValueError` for a name not in the grid."""
+    if not only:
+        return settings
+    unknown = set(only) - {s.name for s in settings}
+    if unknown:
+        raise ValueError(f"--only {sorted(unknown)}: not in the grid {list(scale.grid)}.")
+    return [s for s in settings if s.name in only]
 
 
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:

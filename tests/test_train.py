@@ -423,13 +423,14 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
         run_config = sweep.run_config_of(s, tmp_path, 2)
         keys = eval_keys(run_config, load_history(tmp_path / s.name)[-1][M.ITERATION])
         env = s.trainer.eval_env
+        n = s.trainer.config.num_eval_envs
         for seed, key in zip(seeds, keys, strict=True):
-            goals = jax.vmap(env.reset)(jr.split(key, s.trainer.config.num_eval_envs)).goal
+            goals = jax.vmap(env.reset)(jr.split(key, n)).goal
             cells = Counter(f"{r},{c}" for r, c in env.layout.world_to_cell(goals).tolist())
             assert {c: n for c, (_, n, _) in seed["goals"].items()} == cells
             assert seed["success"] == seed["logged_success"]
             missed = sum(m for _, _, m in seed["goals"].values())
-            assert missed == round((1 - seed["success"]) * 4)
+            assert missed == round((1 - seed["success"]) * n)
             assert {d for d, _, _ in seed["goals"].values()} <= {4, 5, 6}
     # A finished setting is read, not trained again; a partial sweep keeps the other rows.
     summary = (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns
