@@ -8,13 +8,17 @@ poor whatever the actor's depth).
 The CRL preset of the scale with every pair of actor and critic depths of the grid.
 
 Every pair is a vmapped multi-seed run in `<out>/<scale>/a<actor>-c<critic>/`, resumable;
-finished ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and
-`actor_critic_depth.png`.
+finished ones are skipped. Writes `<out>/<scale>/results.json`, `results.md`,
+`actor_critic_depth.png` (success against critic depth, and the learning curves) and
+`actor_critic_grid.png` (the grid: mean success and seeds at 95% or more per pair).
 """
 
 from pathlib import Path
 
+import numpy as np
 import sweep
+
+from deepcrl.train import metrics as M
 
 
 def _grid(depths: tuple[int, ...]) -> dict:
@@ -38,6 +42,39 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
         title=f"Actor depth × critic depth ({scale.preset}, "
         f"{scale.common.get('layout', 'u_maze')})",
     )
+    plot_grid(rows, out / "actor_critic_grid.png", scale)
+
+
+def plot_grid(rows: list[dict], path: Path, scale: sweep.Scale) -> np.ndarray:
+    """The grid as the depth paper draws it: actor depth by critic depth, each cell's mean
+    final success, with how many seeds reached 95%. Returns the means (rows: actor depths,
+    columns: critic depths, ascending); pairs not run yet are NaN, blank in the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    depths = sorted({v for labels in scale.grid.values() for v in labels.values()})
+    mean = np.full((len(depths), len(depths)), np.nan)
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    for r in rows:
+        i, j = depths.index(r["actor_depth"]), depths.index(r["critic_depth"])
+        seeds = np.asarray(r[M.EVAL_SUCCESS]["per_seed"])
+        mean[i, j] = seeds.mean()
+        ax.text(j, i, f"{mean[i, j]:.1%}\n{(seeds >= 0.95).sum()}/{seeds.size} ≥ 95%",
+                ha="center", va="center", fontsize=9,
+                color="black" if mean[i, j] > 0.6 else "white")  # fmt: skip
+    image = ax.imshow(mean, origin="lower", vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(len(depths)), [str(d) for d in depths])
+    ax.set_yticks(range(len(depths)), [str(d) for d in depths])
+    ax.set_xlabel("critic depth")
+    ax.set_ylabel("actor depth")
+    fig.colorbar(image, ax=ax, label="final success, mean over seeds")
+    ax.set_title(f"Final success ({scale.preset}, {scale.common.get('layout', 'u_maze')})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return mean
 
 
 if __name__ == "__main__":

@@ -363,7 +363,9 @@ def plot_against(
     for r in rows:
         groups.setdefault(r.get(series) if series else "", []).append(r)
     fig, (ax, curves) = plt.subplots(1, 2, figsize=(12, 4.2))
-    for i, (group, members) in enumerate(groups.items()):
+    # Series in the order of their values (4, 8, 16), not of the rows' arrival.
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0]))
+    for i, (group, members) in enumerate(ordered):
         members = sorted(members, key=lambda r: r[x])
         # Series side by side at each x, so that their intervals do not hide each other.
         shift = 0.06 * (i - (len(groups) - 1) / 2)

@@ -530,6 +530,21 @@ def test_sweeps_sharing_an_out_directory_keep_each_others_rows(tmp_path):
     assert (tmp_path / "results.md").read_text().count("\n") == 2 + 100
 
 
+def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
+    grid = examples("actor_critic_depth")
+
+    def row(actor, critic, per_seed):
+        stat = {"mean": float(np.mean(per_seed)), "ci95": [0.0, 1.0], "per_seed": per_seed}
+        return {"actor_depth": actor, "critic_depth": critic, M.EVAL_SUCCESS: stat}
+
+    rows = [row(16, 4, [1.0, 0.5]), row(4, 8, [0.25, 0.25])]
+    mean = grid.plot_grid(rows, tmp_path / "grid.png", grid.SCALES["cpu"])
+    # Rows by actor depth, columns by critic depth (4, 8, 16); pairs not run are blank.
+    assert mean[2, 0] == 0.75 and mean[0, 1] == 0.25
+    assert np.isnan(mean).sum() == 7
+    assert (tmp_path / "grid.png").stat().st_size > 10_000
+
+
 def test_grid_geodesic_goes_around_walls(examples):
     geodesic = examples("value_maps").grid_geodesic
     free = np.ones((5, 5), bool)
