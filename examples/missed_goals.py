@@ -82,7 +82,7 @@ def main() -> dict:
     seeds = scale.seeds if args.seeds is None else args.seeds
     result = {}
     for s in settings:
-        if not (out / s.name / "summary.json").exists():
+        if not sweep.ended(s, out):
             print(f"{s.name}: not finished in {out / s.name}; skipped")
             continue
         result[s.name] = missed_goals(s, out, seeds)

@@ -69,7 +69,7 @@ def by_distance(
     """Per finished depth and goal distance: success per seed, over fresh episodes."""
     rows = []
     for s in settings:
-        if not (out / s.name / "summary.json").exists():
+        if not sweep.ended(s, out):
             continue  # not finished, or diverged
         run_config = sweep.run_config_of(s, out, seeds)
         state, _ = load_run(s.trainer, run_config)

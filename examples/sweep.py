@@ -133,7 +133,7 @@ def _finished(s: Setting, run_config: RunConfig) -> str | None:
     by another configuration is refused, not silently reported."""
     directory = Path(run_config.out_dir)
     diverged = (directory / _DIVERGED).exists()
-    if not diverged and not (directory / "summary.json").exists():
+    if not diverged and not ended(s, directory.parent):
         return None  # a partial run resumes after run()'s own configuration check
     saved = json.loads((directory / "config.json").read_text())
     now = run_identity(s.trainer, run_config)  # what a resume checks, too
@@ -236,6 +236,12 @@ def select(settings: list[Setting], only: Sequence[str] | None, scale: Scale) ->
     if unknown:
         raise ValueError(f"--only {sorted(unknown)}: not in the grid {list(scale.grid)}.")
     return [s for s in settings if s.name in only]
+
+
+def ended(s: Setting, out: Path) -> bool:
+    """Whether setting `s`'s run in `out` trained to its end (it wrote its summary); a run
+    still training or one that diverged has not."""
+    return (out / s.name / "summary.json").exists()
 
 
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:
