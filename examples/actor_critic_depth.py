@@ -33,19 +33,19 @@ SCALES = {
 
 
 def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
+    maze = f"{scale.preset}, {scale.common.get('layout', 'u_maze')}"
     sweep.plot_against(
         rows,
         out / "actor_critic_depth.png",
         x="critic_depth",
         series="actor_depth",
         xlabel="critic depth",
-        title=f"Actor depth × critic depth ({scale.preset}, "
-        f"{scale.common.get('layout', 'u_maze')})",
+        title=f"Actor depth × critic depth ({maze})",
     )
-    plot_grid(rows, out / "actor_critic_grid.png", scale)
+    plot_grid(rows, out / "actor_critic_grid.png", scale, f"Final success ({maze})")
 
 
-def plot_grid(rows: list[dict], path: Path, scale: sweep.Scale) -> np.ndarray:
+def plot_grid(rows: list[dict], path: Path, scale: sweep.Scale, title: str) -> np.ndarray:
     """The grid as the depth paper draws it: actor depth by critic depth, each cell's mean
     final success, with how many seeds reached 95%. Returns the means (rows: actor depths,
     columns: critic depths, ascending); pairs not run yet are NaN, blank in the figure."""
@@ -70,7 +70,7 @@ def plot_grid(rows: list[dict], path: Path, scale: sweep.Scale) -> np.ndarray:
     ax.set_xlabel("critic depth")
     ax.set_ylabel("actor depth")
     fig.colorbar(image, ax=ax, label="final success, mean over seeds")
-    ax.set_title(f"Final success ({scale.preset}, {scale.common.get('layout', 'u_maze')})")
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

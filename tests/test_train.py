@@ -538,7 +538,7 @@ def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
         return {"actor_depth": actor, "critic_depth": critic, M.EVAL_SUCCESS: stat}
 
     rows = [row(16, 4, [1.0, 0.5]), row(4, 8, [0.25, 0.25])]
-    mean = grid.plot_grid(rows, tmp_path / "grid.png", grid.SCALES["cpu"])
+    mean = grid.plot_grid(rows, tmp_path / "grid.png", grid.SCALES["cpu"], "grid")
     # Rows by actor depth, columns by critic depth (4, 8, 16); pairs not run are blank.
     assert mean[2, 0] == 0.75 and mean[0, 1] == 0.25
     assert np.isnan(mean).sum() == 7
