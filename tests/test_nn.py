@@ -185,6 +185,24 @@ def test_energy_gradients_finite_where_phi_equals_psi(getkey, name):
         assert tree_finite(grads)
 
 
+@pytest.mark.parametrize("name", ["sq_l2", "l2"])
+def test_distance_gradients_match_those_of_the_differences(getkey, name):
+    """The distances' derivative is written as matmuls (no b × c × dim tensor); it must
+    agree with differentiating the explicit differences, in both modes and to second order."""
+    phi, psi = jr.normal(getkey(), (5, 7)), jr.normal(getkey(), (3, 7))
+    weights = jr.normal(getkey(), (5, 3))
+    sq = lambda p, q: jnp.sum(jnp.square(p[:, None] - q[None]), -1)  # noqa: E731
+    reference = {"sq_l2": lambda p, q: -sq(p, q), "l2": lambda p, q: -jnp.sqrt(sq(p, q) + 1e-6)}
+    loss = lambda p, q: jnp.sum(weights * pairwise_energy(p, q, name))  # noqa: E731
+    expected = lambda p, q: jnp.sum(weights * reference[name](p, q))  # noqa: E731
+    for mode in (jax.grad, jax.jacfwd):
+        got = mode(loss, argnums=(0, 1))(phi, psi)
+        want = mode(expected, argnums=(0, 1))(phi, psi)
+        assert tree_allclose(got, want, rtol=1e-5, atol=1e-5), mode
+    hessian = jax.hessian(loss)(phi, psi)
+    assert tree_allclose(hessian, jax.hessian(expected)(phi, psi), rtol=1e-4, atol=1e-4)
+
+
 def test_energies_match_their_definitions(getkey):
     phi, psi = jr.normal(getkey(), (3, 5)), jr.normal(getkey(), (4, 5))
     diff = phi[:, None] - psi[None]
