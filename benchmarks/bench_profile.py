@@ -1,9 +1,11 @@
-"""Where a training iteration's time goes, at depth 16 and 64: the CRL point preset's
-iteration split into collection (simulation and the actor), replay sampling, the learner's
-updates (the networks' own arithmetic), evaluation (per iteration, at the preset's
-evaluation rate) and compilation (per run configuration, spread over a run's iterations).
+"""Where a training iteration's time goes, at depth 16 and 64 and at batch 1024: the CRL
+point preset's iteration split into collection (simulation and the actor), replay sampling,
+the learner's updates (the networks' own arithmetic), evaluation (per iteration, at the
+preset's evaluation rate) and compilation (per run configuration, spread over a run's
+iterations).
 
-`python -m benchmarks profile`; `DEEPCRL_BENCH_QUICK=1` for depth 4 and 8.
+`python -m benchmarks profile`; `DEEPCRL_BENCH_QUICK=1` for depth 4 and 8 at the preset's
+batch.
 
 Each part is its own compiled program, timed after a warm-up call as the median of
 `REPEATS` calls; seeds are one (a vmapped multi-seed run multiplies every part alike).
@@ -29,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 import train_crl  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
-DEPTHS = (4, 8) if QUICK else (16, 64)
+# (depth, batch size): batch 1024 is the batch sweep's largest CPU setting (batch_depth.py).
+CASES = ((4, 256), (8, 256)) if QUICK else ((16, 256), (64, 256), (4, 1024))
 REPEATS = 3
 
 
@@ -43,10 +46,10 @@ def _median_time(fn, *args) -> float:
     return statistics.median(times)
 
 
-def profile(depth: int) -> dict:
+def profile(depth: int, batch_size: int) -> dict:
     preset = train_crl.PRESETS["point"][1]
     config = dataclasses.replace(preset.learner, actor_depth=depth, critic_depth=depth)
-    c = preset.train
+    c = dataclasses.replace(preset.train, batch_size=batch_size)
     total_iters = preset.run.total_env_steps // c.env_steps_per_iteration
     learner = CRL(config).with_total_updates(total_iters * c.sgd_steps)
     trainer = Trainer(learner, preset.env.make(), preset.env.make_eval(), c)
@@ -87,7 +90,7 @@ def profile(depth: int) -> dict:
         "compile": compile_s / total_iters,
     }
     total = iteration + per_iteration["evaluate"] + per_iteration["compile"]
-    row = {"depth": depth, "iteration (s)": iteration}
+    row = {"depth": depth, "batch": batch_size, "iteration (s)": iteration}
     for name, seconds in per_iteration.items():
         row[f"{name} (s)"] = seconds
         row[f"{name} %"] = 100 * seconds / total
@@ -96,13 +99,13 @@ def profile(depth: int) -> dict:
 
 
 def main() -> None:
-    rows = [profile(depth) for depth in DEPTHS]
+    rows = [profile(depth, batch) for depth, batch in CASES]
     preset = train_crl.PRESETS["point"][1]
     notes = (
         f"CRL point preset (U-maze, {preset.train.num_envs} envs × {preset.train.unroll_length} "
-        f"steps, {preset.train.sgd_steps} SGD steps of batch {preset.train.batch_size}, width "
-        f"{preset.learner.critic_width}) at each depth, one seed. iteration = one compiled "
-        "`advance` call (collect + learn); collect, sample (the iteration's `sgd_steps` "
+        f"steps, {preset.train.sgd_steps} SGD steps of the batch, width "
+        f"{preset.learner.critic_width}) at each depth and batch, one seed. iteration = one "
+        "compiled `advance` call (collect + learn); collect, sample (the iteration's `sgd_steps` "
         "batches) and update (`sgd_steps` learner updates on one batch) are separate programs; "
         f"evaluate = one evaluation / eval_every ({preset.run.eval_every}); compile = the "
         "first `advance` call (compilation and the warm-up) / the run's iterations. "
