@@ -19,7 +19,8 @@ def neg_l2(
     """Pairwise negative L2 distance `-√(‖φ_i - ψ_j‖² + ε)`, the default critic energy.
 
     The ε inside the square root makes the gradient finite (zero) at φ_i = ψ_j, where the
-    plain distance has a NaN gradient.
+    plain distance has a NaN gradient. The derivative is computed with matmuls, so the
+    backward pass stores no `b × c × dim` tensor.
     """
     return -jnp.sqrt(_sq_dist(phi, psi) + eps)
 
