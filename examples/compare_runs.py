@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcrl.train import load_history, metrics as M
+from deepcrl.train import load_history, metrics as M, run_ended
 from deepcrl.train._cli import bootstrap_interval
 
 
@@ -31,7 +31,7 @@ def summarise(directory: Path, target: float) -> dict:
     return {
         "env_steps": history[-1][M.ENV_STEPS],
         "budget": config["run"]["total_env_steps"],
-        "finished": (directory / "summary.json").exists(),
+        "finished": run_ended(directory),
         "steps": [r[M.ENV_STEPS] for r in history],
         "curves": per_seed,
         "final": last,

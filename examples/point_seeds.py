@@ -42,6 +42,7 @@ from deepcrl.train import (
     load_run,
     metrics as M,
     run,
+    run_ended,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 
@@ -79,7 +80,7 @@ def trained(learner: str, name: str, seeds: int, out: str):
     run_config = dataclasses.replace(
         run_config, num_seeds=seeds, out_dir=str(Path(out) / f"{learner}-{name}")
     )
-    if not (Path(run_config.out_dir) / "summary.json").exists():
+    if not run_ended(run_config.out_dir):
         run(trainer, run_config)
     state, history = load_run(trainer, run_config)
     return trainer, run_config, state, history

@@ -28,6 +28,7 @@ from deepcrl.train import (
     load_history,
     metrics as M,
     run,
+    run_ended,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 from deepcrl.train._files import atomic_write_text, file_lock
@@ -133,7 +134,7 @@ def _finished(s: Setting, run_config: RunConfig) -> str | None:
     by another configuration is refused, not silently reported."""
     directory = Path(run_config.out_dir)
     diverged = (directory / _DIVERGED).exists()
-    if not diverged and not ended(s, directory.parent):
+    if not diverged and not run_ended(directory):
         return None  # a partial run resumes after run()'s own configuration check
     saved = json.loads((directory / "config.json").read_text())
     now = run_identity(s.trainer, run_config)  # what a resume checks, too
@@ -241,7 +242,7 @@ def select(settings: list[Setting], only: Sequence[str] | None, scale: Scale) ->
 def ended(s: Setting, out: Path) -> bool:
     """Whether setting `s`'s run in `out` trained to its end (it wrote its summary); a run
     still training or one that diverged has not."""
-    return (out / s.name / "summary.json").exists()
+    return run_ended(out / s.name)
 
 
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:

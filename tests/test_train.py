@@ -34,6 +34,7 @@ from deepcrl.train import (
     load_run,
     metrics as M,
     run,
+    run_ended,
     seed_keys,
 )
 from deepcrl.train._files import checkpoint_dirs, run_lock
@@ -201,6 +202,22 @@ def test_resumed_run_continues_exactly(tmp_path, caplog):
 
     assert strip(straight.history) == strip(resumed.history)
     assert strip(load_history(tmp_path / "b")) == strip(straight.history)
+
+
+def test_a_run_has_ended_only_once_it_reaches_its_budget(tmp_path):
+    assert not run_ended(tmp_path)
+    _run(tmp_path, 4)
+    assert run_ended(tmp_path)
+
+    def interrupt(row):
+        raise KeyboardInterrupt
+
+    # A larger budget resumes the run; killed before it, the run has not ended.
+    with pytest.raises(KeyboardInterrupt):
+        run(_trainer(), _config(tmp_path, 8), callback=interrupt)
+    assert not run_ended(tmp_path)
+    _run(tmp_path, 8)
+    assert run_ended(tmp_path) and load_history(tmp_path)[-1][M.ITERATION] == 8
 
 
 def test_resume_refuses_another_configuration_before_reading_the_state(tmp_path):

@@ -12,6 +12,7 @@ from ._files import (
     CheckpointError as CheckpointError,
     RunLockedError as RunLockedError,
     load_history as load_history,
+    run_ended as run_ended,
 )
 from ._learner import AbstractLearner as AbstractLearner, Batch as Batch
 from ._run import (

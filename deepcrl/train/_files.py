@@ -28,6 +28,7 @@ CHECKPOINTS = "checkpoints"
 STATE = "state.eqx"
 META = "meta.json"
 METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
 LOCK = ".lock"
 
 
@@ -207,6 +208,12 @@ def write_history(out: Path, rows: list[dict[str, Any]]) -> None:
         lines = [",".join(columns)]
         lines += [",".join(str(r.get(c, "")) for c in columns) for r in rows]
         atomic_write_text(out / "metrics.csv", "\n".join(lines) + "\n")
+
+
+def run_ended(out_dir: str | Path) -> bool:
+    """Whether the run in `out_dir` trained to its end: the run loop writes `summary.json`
+    last, so a run still training, killed or stopped by divergence has none."""
+    return (Path(out_dir) / SUMMARY).exists()
 
 
 def load_history(out_dir: str | Path) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _metrics as M
 from ._files import (
+    SUMMARY,
     atomic_write_text,
     checkpoint_dirs,
     load_checkpoint_state,
@@ -230,6 +231,8 @@ def _run_locked(
     state, history = _start(trainer, rc, out, identity, total_iters)
     write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
+    # A run resumed with a larger budget has not ended until it reaches the new one.
+    (out / SUMMARY).unlink(missing_ok=True)
 
     episodes = None
     bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
@@ -278,7 +281,7 @@ def _run_locked(
 
         first = jax.tree.map(lambda x: x[0], (state, episodes))
         save_run_plots(trainer, first[0], history, out, None if episodes is None else first[1])
-    atomic_write_text(out / "summary.json", to_json(final))
+    atomic_write_text(out / SUMMARY, to_json(final))
     return RunResult(state=state, history=history, final=final)
 
 
