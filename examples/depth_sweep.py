@@ -1,7 +1,7 @@
 """Depth sweep: success against the depth of actor and critic together, and depth against
 width at a comparable cost.
 
-    python examples/depth_sweep.py                    # point U-maze, depths 4, 8, 16 (CPU)
+    python examples/depth_sweep.py                    # point U-maze, depths 4-64 (CPU, hours)
     python examples/depth_sweep.py --only d4 d8       # a part of the sweep
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
@@ -11,12 +11,18 @@ beside them: at the CPU scale depth 4 at width 256 has the parameters of depth 1
 1024 and 2048 against depth 8 at width 256 (the depth work's comparison).
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
-ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `depth_sweep.png`.
+ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `depth_sweep.png`;
+then every finished setting's value maps (B, as in `examples/value_maps.py`: the rank
+correlation of the critic's values with −geodesic and −Euclidean distance to the farthest
+goal, per seed) into `value_maps.json`, `value_maps.md` and `value_maps.png`.
 """
 
 from pathlib import Path
 
 import sweep
+import value_maps
+
+from deepcrl.train import load_run
 
 
 def _net(depth: int, width: int) -> dict:
@@ -34,7 +40,7 @@ SCALES = {
         "point",
         {},
         5,
-        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
+        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16, 32, 64)}, "d4-w256": _net(4, 256)},
         LABELS,
     ),
     "paper": sweep.Scale(
@@ -61,5 +67,15 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
     )
 
 
+def maps(settings: list[sweep.Setting], out: Path, scale: sweep.Scale, seeds: int) -> list[dict]:
+    """The value maps of every finished setting (rows of earlier runs of the script stay)."""
+    rows = []
+    for s in settings:
+        if sweep.ended(s, out):
+            state, history = load_run(s.trainer, sweep.run_config_of(s, out, seeds))
+            rows.append(value_maps.value_maps_of(s.name, dict(s.labels), s.trainer, state, history))
+    return value_maps.write(rows, out) if rows else []
+
+
 if __name__ == "__main__":
-    sweep.main(__doc__, SCALES, plot, "runs/depth_sweep")
+    sweep.main(__doc__, SCALES, plot, "runs/depth_sweep", analyse=maps)

@@ -29,9 +29,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.stats import spearmanr
 
-from deepcrl.envs import Maze
-from deepcrl.train import metrics as M
+from deepcrl.envs import Layout, Maze
+from deepcrl.train import Trainer, TrainState, metrics as M
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
+from deepcrl.train._files import atomic_write_text, to_json
 from deepcrl.train._plots import _image_extent, draw_walls, farthest_goal
 
 RESOLUTION = 64
@@ -60,10 +61,19 @@ def grid_geodesic(free: np.ndarray, spacing: float, source: tuple[int, int]) -> 
 
 
 def value_maps(variant: str, seeds: int, out: str) -> dict:
-    """Per seed: the value grid for the farthest goal and its rank correlations."""
+    """A seed-study variant's value maps (trained first unless finished)."""
     trainer, _, state, history = point_seeds.trained("crl", variant, seeds, out)
+    return value_maps_of(variant, point_seeds.VARIANTS[variant], trainer, state, history)
+
+
+def value_maps_of(
+    name: str, settings: dict, trainer: Trainer, state: TrainState, history: list[dict]
+) -> dict:
+    """Per seed of a trained run (`state` holds every seed): the value grid for the farthest
+    goal and its rank correlations; the median seed's grid is kept for the figure."""
     maze = trainer.eval_env
-    assert isinstance(maze, Maze)
+    if not isinstance(maze, Maze):
+        raise ValueError(f"Value maps need a maze to evaluate in, got {type(maze).__name__}.")
     layout = maze.layout
     goal_cell = farthest_goal(layout)
     goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)), np.float32)
@@ -73,12 +83,7 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
     free = ~np.asarray(layout.in_wall(points.reshape(-1, 2))).reshape(RESOLUTION, RESOLUTION)
     obs = maze.observation_at(jnp.asarray(points.reshape(-1, 2)))
     goal = jnp.broadcast_to(jnp.asarray(goal_xy), (obs.shape[0], 2))
-
-    @eqx.filter_jit
-    def values(trainer, state):
-        return jax.vmap(lambda s: trainer.values(s, obs, goal))(state)
-
-    v = np.asarray(values(trainer, state)).reshape(seeds, RESOLUTION, RESOLUTION)
+    v = np.asarray(_values(trainer, state, obs, goal)).reshape(-1, RESOLUTION, RESOLUTION)
     nearest = np.unravel_index(
         np.argmin(np.where(free, np.linalg.norm(points - goal_xy, axis=-1), np.inf)), free.shape
     )
@@ -87,9 +92,11 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
     used = free & np.isfinite(geodesic)
     rho_geo = [_spearman(s[used], -geodesic[used]) for s in v]
     rho_euc = [_spearman(s[used], -euclidean[used]) for s in v]
+    median = int(np.argsort(rho_geo)[len(rho_geo) // 2])
     return {
-        "variant": variant,
-        "settings": point_seeds.VARIANTS[variant],
+        "variant": name,
+        "settings": settings,
+        "layout": {"rows": list(layout.rows), "cell_size": layout.cell_size, "name": layout.name},
         "goal_cell": list(goal_cell),
         "points": int(used.sum()),
         "geodesic_vs_euclidean": _spearman(-geodesic[used], -euclidean[used]),
@@ -97,10 +104,18 @@ def value_maps(variant: str, seeds: int, out: str) -> dict:
         "rho_euclidean": _distribution(rho_euc),
         "rho_difference": _distribution(np.subtract(rho_geo, rho_euc)),
         "final_success": [float(x) for x in M.per_seed(history[-1], M.EVAL_SUCCESS)],
-        # for the figure (not saved): the grids and where the walls are
-        "_values": np.where(free, v, np.nan),
-        "_maze": (layout, goal_xy),
+        "median_seed": median,
+        # The figure's map, null inside walls (as JSON has no NaN).
+        "median_map": [
+            [round(float(x), 5) if ok else None for x, ok in zip(row, ok_row, strict=True)]
+            for row, ok_row in zip(v[median], free, strict=True)
+        ],
     }
+
+
+@eqx.filter_jit
+def _values(trainer: Trainer, state: TrainState, obs: jax.Array, goal: jax.Array) -> jax.Array:
+    return jax.vmap(lambda s: trainer.values(s, obs, goal))(state)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -121,17 +136,24 @@ def main() -> None:
     parser.add_argument("--out", default="runs/value_maps")
     args = parser.parse_args()
     enable_compilation_cache()
-    rows = [value_maps(v, args.seeds, args.runs) for v in args.variants]
-    out = Path(args.out)
+    write([value_maps(v, args.seeds, args.runs) for v in args.variants], Path(args.out))
+
+
+def write(rows: list[dict], out: Path) -> list[dict]:
+    """Merge `rows` by name into `<out>/value_maps.json` (rows of other runs stay), then
+    write the table `value_maps.md` and the figure `value_maps.png` of every row."""
     out.mkdir(parents=True, exist_ok=True)
-    public = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
-    (out / "value_maps.json").write_text(json.dumps(public, indent=1))
+    path = out / "value_maps.json"
+    merged = {r["variant"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
+    merged.update({r["variant"]: r for r in rows})
+    every = list(merged.values())
+    atomic_write_text(path, to_json(every))
     lines = [
         "| variant | ρ(V, −geodesic) | ρ(V, −Euclidean) | difference | per seed: ρ geodesic / "
         "ρ Euclidean / final success |",
         "|---|---|---|---|---|",
     ]
-    for r in public:
+    for r in every:
         cells = [
             f"{r[k]['mean']:.2f} ({r[k]['ci95'][0]:.2f}–{r[k]['ci95'][1]:.2f})"
             for k in ("rho_geodesic", "rho_euclidean", "rho_difference")
@@ -141,13 +163,14 @@ def main() -> None:
         per_seed = ", ".join(f"{g:.2f}/{e:.2f}/{s:.0%}" for g, e, s in seeds)
         lines.append(f"| {r['variant']} | " + " | ".join(cells) + f" | {per_seed} |")
     lines.append(
-        f"\nGoal cell {public[0]['goal_cell']}, {public[0]['points']} free grid points; "
-        f"ρ(−geodesic, −Euclidean) itself: {public[0]['geodesic_vs_euclidean']:.2f}."
+        f"\nGoal cell {every[0]['goal_cell']}, {every[0]['points']} free grid points; "
+        f"ρ(−geodesic, −Euclidean) itself: {every[0]['geodesic_vs_euclidean']:.2f}."
     )
     table = "\n".join(lines) + "\n"
-    (out / "value_maps.md").write_text(table)
+    atomic_write_text(out / "value_maps.md", table)
     print(table)
-    _plot(rows, out / "value_maps.png")
+    _plot(every, out / "value_maps.png")
+    return every
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -158,13 +181,15 @@ def _plot(rows: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(rows) + 1, figsize=(4.6 * (len(rows) + 1), 4.2))
     for ax, r in zip(axes, rows, strict=False):
-        rho = np.asarray(r["rho_geodesic"]["per_seed"])
-        median = int(np.argsort(rho)[len(rho) // 2])
-        layout, goal_xy = r["_maze"]
-        im = ax.imshow(r["_values"][median], extent=_image_extent(layout), cmap="viridis")
+        layout = Layout(**{**r["layout"], "rows": tuple(r["layout"]["rows"])})
+        median = r["median_seed"]
+        rho = r["rho_geodesic"]["per_seed"][median]
+        goal_xy = np.asarray(layout.cell_to_world(np.asarray(r["goal_cell"])))
+        grid = np.array(r["median_map"], dtype=float)  # null → NaN
+        im = ax.imshow(grid, extent=_image_extent(layout), cmap="viridis")
         draw_walls(ax, layout)
         ax.scatter([goal_xy[1]], [goal_xy[0]], marker="*", s=250, c="red", edgecolors="white")
-        ax.set_title(f"{r['variant']}: seed {median} (median ρ geodesic {rho[median]:.2f})")
+        ax.set_title(f"{r['variant']}: seed {median} (median ρ geodesic {rho:.2f})")
         fig.colorbar(im, ax=ax, fraction=0.046)
     ax = axes[-1]
     for i, r in enumerate(rows):

@@ -434,6 +434,23 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert all(0 <= x <= 1 for r in split for x in r["per_seed"])
     assert len((tmp_path / "by_distance.md").read_text().splitlines()) == 2 + len(split)
     assert (tmp_path / "stitching_by_distance.png").stat().st_size > 10_000
+    # The value maps of the finished runs (the depth sweep's analysis, B): one rank
+    # correlation per seed, the median seed's map with walls blank; a later call with one
+    # run keeps the other's row.
+    depth_sweep = examples("depth_sweep")
+    maps = depth_sweep.maps(labelled, tmp_path, depth_sweep.SCALES["cpu"], 2)
+    assert [r["variant"] for r in maps] == ["seed0", "seed10"]
+    for r in maps:
+        assert all(-1 <= rho <= 1 for rho in r["rho_geodesic"]["per_seed"])
+        assert len(r["rho_euclidean"]["per_seed"]) == 2 and r["median_seed"] in (0, 1)
+        grid = np.array(r["median_map"], dtype=float)
+        # Blank exactly where the correlations leave out (the U-maze's walls).
+        assert grid.shape == (64, 64) and (~np.isnan(grid)).sum() == r["points"] > 500
+    assert maps[0]["rho_geodesic"] != maps[1]["rho_geodesic"]
+    again = depth_sweep.maps(labelled[:1], tmp_path, depth_sweep.SCALES["cpu"], 2)
+    assert [r["variant"] for r in again] == ["seed0", "seed10"] and again[1] == maps[1]
+    assert (tmp_path / "value_maps.md").read_text().count("| seed") == 2
+    assert (tmp_path / "value_maps.png").stat().st_size > 10_000
     # Replaying a run's last evaluation: its episodes, so the goals it logged success for.
     for s in settings:
         seeds = examples("missed_goals").missed_goals(s, tmp_path, 2)
