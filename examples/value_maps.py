@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 from deepcrl.envs import Layout, Maze
 from deepcrl.train import Trainer, TrainState, metrics as M
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import atomic_write_text, to_json
+from deepcrl.train._files import atomic_write_text, file_lock, to_json
 from deepcrl.train._plots import _image_extent, draw_walls, farthest_goal
 
 RESOLUTION = 64
@@ -144,10 +144,11 @@ def write(rows: list[dict], out: Path) -> list[dict]:
     write the table `value_maps.md` and the figure `value_maps.png` of every row."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "value_maps.json"
-    merged = {r["variant"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
-    merged.update({r["variant"]: r for r in rows})
-    every = list(merged.values())
-    atomic_write_text(path, to_json(every))
+    with file_lock(out / ".value_maps.lock"):  # another sweep's read-merge-write would drop ours
+        merged = {r["variant"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
+        merged.update({r["variant"]: r for r in rows})
+        every = list(merged.values())
+        atomic_write_text(path, to_json(every))
     lines = [
         "| variant | ρ(V, −geodesic) | ρ(V, −Euclidean) | difference | per seed: ρ geodesic / "
         "ρ Euclidean / final success |",
