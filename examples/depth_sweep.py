@@ -74,7 +74,8 @@ def maps(settings: list[sweep.Setting], out: Path, scale: sweep.Scale, seeds: in
         if sweep.ended(s, out):
             state, history = load_run(s.trainer, sweep.run_config_of(s, out, seeds))
             rows.append(value_maps.value_maps_of(s.name, dict(s.labels), s.trainer, state, history))
-    return value_maps.write(rows, out) if rows else []
+    by_size = lambda r: (r["settings"]["actor_depth"], r["settings"]["actor_width"])  # noqa: E731
+    return value_maps.write(rows, out, by_size) if rows else []
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ variant's median seed side by side, and every seed's two correlations).
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -139,15 +141,16 @@ def main() -> None:
     write([value_maps(v, args.seeds, args.runs) for v in args.variants], Path(args.out))
 
 
-def write(rows: list[dict], out: Path) -> list[dict]:
+def write(rows: list[dict], out: Path, order: Callable[[dict], Any] | None = None) -> list[dict]:
     """Merge `rows` by name into `<out>/value_maps.json` (rows of other runs stay), then
-    write the table `value_maps.md` and the figure `value_maps.png` of every row."""
+    write the table `value_maps.md` and the figure `value_maps.png` of every row, sorted
+    by `order(row)` when given."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "value_maps.json"
     with file_lock(out / ".value_maps.lock"):  # another sweep's read-merge-write would drop ours
         merged = {r["variant"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
         merged.update({r["variant"]: r for r in rows})
-        every = list(merged.values())
+        every = sorted(merged.values(), key=order) if order else list(merged.values())
         atomic_write_text(path, to_json(every))
     lines = [
         "| variant | ρ(V, −geodesic) | ρ(V, −Euclidean) | difference | per seed: ρ geodesic / "

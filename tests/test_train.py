@@ -438,8 +438,10 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     # correlation per seed, the median seed's map with walls blank; a later call with one
     # run keeps the other's row.
     depth_sweep = examples("depth_sweep")
+    sizes = [{"actor_depth": 8, "actor_width": 64}, {"actor_depth": 4, "actor_width": 64}]
+    labelled = [dataclasses.replace(s, labels=x) for s, x in zip(settings, sizes, strict=True)]
     maps = depth_sweep.maps(labelled, tmp_path, depth_sweep.SCALES["cpu"], 2)
-    assert [r["variant"] for r in maps] == ["seed0", "seed10"]
+    assert [r["variant"] for r in maps] == ["seed10", "seed0"]  # by depth
     for r in maps:
         assert all(-1 <= rho <= 1 for rho in r["rho_geodesic"]["per_seed"])
         assert len(r["rho_euclidean"]["per_seed"]) == 2 and r["median_seed"] in (0, 1)
@@ -448,7 +450,7 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
         assert grid.shape == (64, 64) and (~np.isnan(grid)).sum() == r["points"] > 500
     assert maps[0]["rho_geodesic"] != maps[1]["rho_geodesic"]
     again = depth_sweep.maps(labelled[:1], tmp_path, depth_sweep.SCALES["cpu"], 2)
-    assert [r["variant"] for r in again] == ["seed0", "seed10"] and again[1] == maps[1]
+    assert [r["variant"] for r in again] == ["seed10", "seed0"] and again[0] == maps[0]
     assert (tmp_path / "value_maps.md").read_text().count("| seed") == 2
     assert (tmp_path / "value_maps.png").stat().st_size > 10_000
     # Replaying a run's last evaluation: its episodes, so the goals it logged success for.
