@@ -1,13 +1,14 @@
 """Ablations of the deep networks: without LayerNorm, and ReLU instead of swish, against the
 full residual block at the same depth.
 
-    python examples/ablations.py                     # point U-maze, depth 16 (CPU)
+    python examples/ablations.py                     # point U-maze, depths 16 and 64 (CPU, hours)
     python examples/ablations.py --only d16-relu
     python examples/ablations.py --scale paper       # Ant U4-maze, depths 16 and 64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, once as built
-(`Dense → LayerNorm → swish`), once without LayerNorm (`layer_norm=False`) and once with
-ReLU (`activation="relu"`).
+(`Dense → LayerNorm → swish`), once without LayerNorm (`layer_norm=False`), once with
+ReLU (`activation="relu"`), and once with a LayerNorm before the actor's heads
+(`actor_head_norm=True`).
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `ablations.png`.
@@ -21,6 +22,9 @@ ABLATIONS = {
     "full": {},
     "no_norm": {"layer_norm": False},
     "relu": {"activation": "relu"},
+    # Not an ablation but an addition: a LayerNorm before the actor's heads, whose input
+    # grows with depth (examples/actor_init.py).
+    "head_norm": {"actor_head_norm": True},
 }
 
 
@@ -34,7 +38,7 @@ def _grid(depths: tuple[int, ...]) -> dict:
 
 LABELS = ["actor_depth", "ablation"]
 SCALES = {
-    "cpu": sweep.Scale("point", {}, 5, _grid((16,)), LABELS, tags=["ablation"]),
+    "cpu": sweep.Scale("point", {}, 5, _grid((16, 64)), LABELS, tags=["ablation"]),
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze"}, 5, _grid((16, 64)), LABELS, tags=["ablation"]
     ),

@@ -294,3 +294,36 @@ def test_actor_log_std_is_bounded_and_deterministic_is_tanh_mean(getkey):
     mean, log_std = actor(obs, goal)
     assert jnp.all((log_std >= -5) & (log_std <= 2))
     assert jnp.allclose(actor.deterministic(obs, goal), jnp.tanh(mean))
+
+
+@eqx.filter_jit
+def _log_std(actor, obs, goal):
+    return actor(obs, goal)[1]
+
+
+@pytest.mark.parametrize("head_norm", [False, True])
+def test_head_norm_keeps_a_deep_actors_fresh_log_std_off_its_floor(head_norm):
+    # The residual stream's norm grows with depth, and the raw log-stds with it: at depth 64
+    # a fresh actor may start with log-stds at the floor, where the squash has no gradient.
+    obs, goal = 3 * jr.normal(jr.key(1), (512, 4)), 5 * jr.normal(jr.key(2), (512, 2))
+    at_floor = []
+    for seed in range(5):
+        actor = TanhGaussianActor(
+            4, 2, 2, width=128, depth=64, head_norm=head_norm, key=jr.key(seed)
+        )
+        at_floor.append(float((_log_std(actor, obs, goal) < -4.95).mean()))
+    if head_norm:
+        assert max(at_floor) == 0.0, at_floor
+    else:
+        assert max(at_floor) > 0.2, at_floor
+
+
+def test_head_norm_actor_has_finite_gradients_at_depth_1024(getkey):
+    actor = TanhGaussianActor(4, 2, 2, width=32, depth=1024, head_norm=True, key=getkey())
+    obs, goal = 1e3 * jr.normal(getkey(), (8, 4)), jr.normal(getkey(), (8, 2))
+    grads = eqx.filter_grad(lambda a: jnp.sum(a.sample(obs, goal, key=jr.key(0))[1]))(actor)
+    assert tree_finite(grads)
+    # Without it the actor is the trunk alone: the same function as before the option.
+    plain = TanhGaussianActor(4, 2, 2, width=32, depth=8, key=jr.key(3))
+    out = jax.vmap(plain.trunk)(jnp.concatenate([obs, goal], -1))
+    assert jnp.array_equal(plain(obs, goal)[0], jnp.split(out, 2, -1)[0])

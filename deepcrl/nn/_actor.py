@@ -7,7 +7,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._custom_types import Activation
-from ._residual import ResidualMLP
+from ._residual import ResidualMLP, _norm
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
@@ -40,6 +40,7 @@ class TanhGaussianActor(eqx.Module):
     """
 
     trunk: ResidualMLP
+    head_norm: eqx.nn.LayerNorm | eqx.nn.Identity
     action_size: int = eqx.field(static=True)
 
     def __init__(
@@ -53,6 +54,7 @@ class TanhGaussianActor(eqx.Module):
         activation: Activation = jax.nn.swish,
         layer_norm: bool = True,
         remat: bool = False,
+        head_norm: bool = False,
         key: PRNGKeyArray,
     ):
         """**Arguments:**
@@ -60,6 +62,11 @@ class TanhGaussianActor(eqx.Module):
         - `obs_size`, `goal_size`, `action_size`: input and action sizes.
         - `width`, `depth`, `activation`, `layer_norm`, `remat`: as in
           [`ResidualMLP`][deepcrl.nn.ResidualMLP].
+        - `head_norm`: a LayerNorm between the residual stream and the heads. The stream's
+          norm grows with depth (about 10 at depth 4, 48 at depth 64 for width 128), and
+          so do the raw log-stds: at depth 64 a fresh actor can start with its log-std at
+          the floor, where the squash has no gradient and the entropy cannot rise. The norm
+          keeps the heads' input at the same scale at every depth.
         - `key`: PRNG key for the initialisation.
         """
         self.trunk = ResidualMLP(
@@ -72,13 +79,18 @@ class TanhGaussianActor(eqx.Module):
             remat=remat,
             key=key,
         )
+        self.head_norm = _norm(width, head_norm)
         self.action_size = action_size
 
     def __call__(
         self, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]
     ) -> tuple[Float[Array, "batch action"], Float[Array, "batch action"]]:
         """The pre-tanh Gaussian's `(mean, log_std)`."""
-        out = jax.vmap(self.trunk)(jnp.concatenate([obs, goal], axis=-1))
+        x = jnp.concatenate([obs, goal], axis=-1)
+        if isinstance(self.head_norm, eqx.nn.Identity):
+            out = jax.vmap(self.trunk)(x)
+        else:
+            out = jax.vmap(lambda v: self.trunk.head(self.head_norm(self.trunk.features(v))))(x)
         mean, raw_log_std = jnp.split(out, 2, axis=-1)
         return mean, squash_log_std(raw_log_std)
 

@@ -85,6 +85,11 @@ class AbstractResidualMLP(eqx.Module):
 
     def features(self, x: Float[Array, " in_size"]) -> Float[Array, " width"]:
         """The residual stream after the last block (the input of the head)."""
+        if x.shape != (self.in_size,):
+            raise ValueError(
+                f"Expected an input of shape ({self.in_size},), got {x.shape}; "
+                "use jax.vmap for batches."
+            )
         return self._run_blocks(self.activation(self.stem_norm(self.stem(x))))
 
     def __call__(
@@ -98,11 +103,6 @@ class AbstractResidualMLP(eqx.Module):
         **Returns:** the output vector.
         """
         del key
-        if x.shape != (self.in_size,):
-            raise ValueError(
-                f"Expected an input of shape ({self.in_size},), got {x.shape}; "
-                "use jax.vmap for batches."
-            )
         return self.head(self.features(x))
 
 

@@ -56,6 +56,9 @@ class ActorCriticConfig:
     """LayerNorm after every linear layer of actor and critic (False: an ablation)."""
     remat: bool = False
     """Recompute block activations in the backward pass (for extreme depth)."""
+    actor_head_norm: bool = False
+    """A LayerNorm before the actor's heads, so that their input keeps its scale at any depth
+    (see [`TanhGaussianActor`][deepcrl.nn.TanhGaussianActor])."""
     eval_actor_decay: float = 0.0
     """Evaluation uses a running average of the actor's weights, updated after every SGD step
     as `decay · average + (1 − decay) · actor` (0: the actor itself)."""
@@ -77,8 +80,9 @@ class ActorCriticConfig:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}."
             )
-        if not isinstance(self.layer_norm, bool):
-            raise ValueError(f"layer_norm must be True or False, got {self.layer_norm!r}.")
+        for name in ("layer_norm", "actor_head_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}."
@@ -276,6 +280,7 @@ class AbstractActorCritic(AbstractLearner, Generic[ConfigT]):
             width=c.actor_width,
             depth=c.actor_depth,
             **network_options(c),
+            head_norm=c.actor_head_norm,
             key=key,
         )
 
