@@ -65,7 +65,7 @@ def actor_at_init(
         jr.key(seed), obs_size=obs.shape[-1], goal_size=goal.shape[-1], action_size=2
     )
     x = jnp.concatenate([obs, goal], -1)
-    features = jax.vmap(lambda v: actor.head_norm(actor.trunk.features(v)))(x)
+    features = jax.vmap(actor.head_input)(x)
     _, raw = jnp.split(jax.vmap(actor.trunk.head)(features), 2, axis=-1)
     _, log_std = actor(obs, goal)
     return {

@@ -87,12 +87,14 @@ class TanhGaussianActor(eqx.Module):
     ) -> tuple[Float[Array, "batch action"], Float[Array, "batch action"]]:
         """The pre-tanh Gaussian's `(mean, log_std)`."""
         x = jnp.concatenate([obs, goal], axis=-1)
-        if isinstance(self.head_norm, eqx.nn.Identity):
-            out = jax.vmap(self.trunk)(x)
-        else:
-            out = jax.vmap(lambda v: self.trunk.head(self.head_norm(self.trunk.features(v))))(x)
+        out = jax.vmap(lambda v: self.trunk.head(self.head_input(v)))(x)
         mean, raw_log_std = jnp.split(out, 2, axis=-1)
         return mean, squash_log_std(raw_log_std)
+
+    def head_input(self, x: Float[Array, " in_size"]) -> Float[Array, " width"]:
+        """What the heads read for one `concat(obs, goal)`: the trunk's residual stream,
+        through the head norm when there is one."""
+        return self.head_norm(self.trunk.features(x))
 
     def sample(
         self,
