@@ -27,9 +27,10 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import train_crl
+import value_maps
 
 from deepcrl.crl import CRL
-from deepcrl.nn._actor import LOG_STD_MIN
+from deepcrl.nn._actor import LOG_STD_MIN, squash_log_std
 from deepcrl.train._cli import bootstrap_interval
 from deepcrl.train._files import atomic_write_text, to_json
 
@@ -37,19 +38,15 @@ FLOOR = 0.05
 """A log-std within this of `LOG_STD_MIN` counts as at the floor."""
 
 
-def inputs(args: train_crl.Args, resolution: int = 64) -> tuple[jax.Array, jax.Array]:
-    """Every (observation, goal) pair: the agent at rest at each free grid point, each goal
-    cell's centre as the goal."""
+def inputs(args: train_crl.Args) -> tuple[jax.Array, jax.Array]:
+    """Every (observation, goal) pair: the agent at rest at each free point of the value
+    maps' grid, each goal cell's centre as the goal."""
     maze = args.env.make_eval()
     layout = maze.layout
-    x_min, x_max, y_min, y_max = layout.extent
-    grid = np.stack(
-        np.meshgrid(np.linspace(x_min, x_max, resolution), np.linspace(y_min, y_max, resolution)),
-        -1,
-    ).reshape(-1, 2)
-    free = grid[~np.asarray(layout.in_wall(jnp.asarray(grid, jnp.float32)))]
+    points, is_free, _ = value_maps.grid_over(layout)
+    free = points[is_free]
     goals = np.asarray(layout.cell_to_world(np.asarray(layout.goal_cells)), np.float32)
-    obs = maze.observation_at(jnp.asarray(np.repeat(free, len(goals), 0), jnp.float32))
+    obs = maze.observation_at(jnp.asarray(np.repeat(free, len(goals), 0)))
     return obs, jnp.asarray(np.tile(goals, (len(free), 1)))
 
 
@@ -67,7 +64,7 @@ def actor_at_init(
     x = jnp.concatenate([obs, goal], -1)
     features = jax.vmap(actor.head_input)(x)
     _, raw = jnp.split(jax.vmap(actor.trunk.head)(features), 2, axis=-1)
-    _, log_std = actor(obs, goal)
+    log_std = squash_log_std(raw)  # as the actor's own call, without a second forward pass
     return {
         "feature_norm": float(jnp.median(jnp.linalg.norm(features, axis=-1))),
         "abs_raw_log_std": float(jnp.abs(raw).mean()),

@@ -62,6 +62,16 @@ def grid_geodesic(free: np.ndarray, spacing: float, source: tuple[int, int]) -> 
     return dijkstra(graph, directed=False, indices=index[source]).reshape(n, m)
 
 
+def grid_over(layout: Layout, resolution: int = RESOLUTION) -> tuple[np.ndarray, np.ndarray, float]:
+    """A square grid over the layout's extent: the points (`resolution × resolution × 2`,
+    float32, first axis along x), which of them are free, and the spacing along x."""
+    x_min, x_max, y_min, y_max = layout.extent
+    xs, ys = np.linspace(x_min, x_max, resolution), np.linspace(y_min, y_max, resolution)
+    points = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).astype(np.float32)
+    free = ~np.asarray(layout.in_wall(points.reshape(-1, 2))).reshape(resolution, resolution)
+    return points, free, float(xs[1] - xs[0])
+
+
 def value_maps(variant: str, seeds: int, out: str) -> dict:
     """A seed-study variant's value maps (trained first unless finished)."""
     trainer, _, state, history = point_seeds.trained("crl", variant, seeds, out)
@@ -79,17 +89,14 @@ def value_maps_of(
     layout = maze.layout
     goal_cell = farthest_goal(layout)
     goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)), np.float32)
-    x_min, x_max, y_min, y_max = layout.extent
-    xs, ys = np.linspace(x_min, x_max, RESOLUTION), np.linspace(y_min, y_max, RESOLUTION)
-    points = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).astype(np.float32)
-    free = ~np.asarray(layout.in_wall(points.reshape(-1, 2))).reshape(RESOLUTION, RESOLUTION)
+    points, free, spacing = grid_over(layout)
     obs = maze.observation_at(jnp.asarray(points.reshape(-1, 2)))
     goal = jnp.broadcast_to(jnp.asarray(goal_xy), (obs.shape[0], 2))
     v = np.asarray(_values(trainer, state, obs, goal)).reshape(-1, RESOLUTION, RESOLUTION)
     nearest = np.unravel_index(
         np.argmin(np.where(free, np.linalg.norm(points - goal_xy, axis=-1), np.inf)), free.shape
     )
-    geodesic = grid_geodesic(free, float(xs[1] - xs[0]), (int(nearest[0]), int(nearest[1])))
+    geodesic = grid_geodesic(free, spacing, (int(nearest[0]), int(nearest[1])))
     euclidean = np.linalg.norm(points - goal_xy, axis=-1)
     used = free & np.isfinite(geodesic)
     rho_geo = [_spearman(s[used], -geodesic[used]) for s in v]
