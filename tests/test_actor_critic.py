@@ -81,7 +81,8 @@ def test_ablations_reach_every_network(getkey, name):
     assert len(trunks) >= 2 and all(t.activation is jax.nn.relu for t in trunks)
     assert all(t.activation is jax.nn.swish for t in _residual_mlps(default.critic))
     # Runs saved before these options existed describe the default networks without them.
-    assert {"activation", "layer_norm"}.isdisjoint(_learner(name).describe())
+    assert {"activation", "layer_norm", "actor_head_norm"}.isdisjoint(_learner(name).describe())
+    assert _learner(name, actor_head_norm=True).describe()["actor_head_norm"] is True
     assert learner.describe()["activation"] == "relu" and not learner.describe()["layer_norm"]
     _, metrics = eqx.filter_jit(learner.update)(state, random_batch(getkey, 8), getkey())
     assert all(np.isfinite(np.asarray(v)).all() for v in metrics.values())

@@ -205,7 +205,7 @@ def running_average(average: PyTree, new: PyTree, decay: float) -> PyTree:
 
 
 ConfigT = TypeVar("ConfigT", bound=ActorCriticConfig)
-_ADDED_SETTINGS = {"activation": "swish", "layer_norm": True}
+_ADDED_SETTINGS = {"activation": "swish", "layer_norm": True, "actor_head_norm": False}
 
 
 class AbstractActorCriticState(eqx.Module):
