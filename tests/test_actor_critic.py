@@ -104,7 +104,7 @@ def _residual_mlps(tree):
     return [x for x in leaves if isinstance(x, ResidualMLP)]
 
 
-@pytest.mark.parametrize("bad", [{"activation": "gelu"}, {"layer_norm": 1}])
+@pytest.mark.parametrize("bad", [{"activation": "gelu"}, {"layer_norm": 1}, {"actor_head_norm": 1}])
 def test_ablation_options_are_checked(bad):
     with pytest.raises((ValueError, TypeCheckError), match=next(iter(bad))):
         CRLConfig(**bad)
