@@ -3,6 +3,7 @@ width at a comparable cost.
 
     python examples/depth_sweep.py                    # point U-maze, depths 4-64 (CPU, hours)
     python examples/depth_sweep.py --only d4 d8       # a part of the sweep
+    python examples/depth_sweep.py --scale cpu-u4     # point U4-maze, depths 4, 8, 16 (CPU, hours)
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -41,6 +42,15 @@ SCALES = {
         {},
         5,
         {**{f"d{d}": _net(d, 128) for d in (4, 8, 16, 32, 64)}, "d4-w256": _net(4, 256)},
+        LABELS,
+    ),
+    # A longer maze on the same preset: evaluation goals 6-9 cells from the start (the
+    # U-maze's are 4-6), so twice the env steps.
+    "cpu-u4": sweep.Scale(
+        "point",
+        {"layout": "u4_maze", "total_env_steps": 768_000},
+        5,
+        {f"d{d}": _net(d, 128) for d in (4, 8, 16)},
         LABELS,
     ),
     "paper": sweep.Scale(

@@ -515,6 +515,7 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
                 learner, maze = s.trainer.learner.config, s.trainer.env
                 fields = {**vars(learner), **vars(s.trainer.config), "layout": maze.layout.name}
                 fields |= {"start_goal": maze.start_goal, "chain_goals": maze.chain_goals}
+                fields |= {"total_env_steps": s.run.total_env_steps}
                 for name, value in {**scale.common, **scale.grid[s.name]}.items():
                     if name not in scale.tags:
                         assert fields.get(name, getattr(maze, name, None)) == value, (s.name, name)
