@@ -44,7 +44,7 @@ SCALES = {
         {**{f"d{d}": _net(d, 128) for d in (4, 8, 16, 32, 64)}, "d4-w256": _net(4, 256)},
         LABELS,
     ),
-    # A longer maze on the same preset: evaluation goals 6-9 cells from the start (the
+    # A longer maze on the same preset: evaluation goals 7-10 cells from the start (the
     # U-maze's are 4-6), so twice the env steps.
     "cpu-u4": sweep.Scale(
         "point",
