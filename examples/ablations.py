@@ -3,6 +3,7 @@ full residual block at the same depth.
 
     python examples/ablations.py                     # point U-maze, depths 16 and 64 (CPU, hours)
     python examples/ablations.py --only d16-relu
+    python examples/ablations.py --scale cpu-u4      # point U4-maze, depth 16 (CPU, ~1.5 h)
     python examples/ablations.py --scale paper       # Ant U4-maze, depths 16 and 64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, once as built
@@ -28,17 +29,27 @@ ABLATIONS = {
 }
 
 
-def _grid(depths: tuple[int, ...]) -> dict:
+def _grid(depths: tuple[int, ...], names: tuple[str, ...] = tuple(ABLATIONS)) -> dict:
     return {
-        f"d{d}-{name}": {"actor_depth": d, "critic_depth": d, "ablation": name, **change}
+        f"d{d}-{name}": {"actor_depth": d, "critic_depth": d, "ablation": name, **ABLATIONS[name]}
         for d in depths
-        for name, change in ABLATIONS.items()
+        for name in names
     }
 
 
 LABELS = ["actor_depth", "ablation"]
 SCALES = {
     "cpu": sweep.Scale("point", {}, 5, _grid((16, 64)), LABELS, tags=["ablation"]),
+    # The longer maze of `depth_sweep.py --scale cpu-u4`, where depth 16 is what holds every
+    # seed: its d16 run is this scale's `d16-full` (the same configuration).
+    "cpu-u4": sweep.Scale(
+        "point",
+        {"layout": "u4_maze", "total_env_steps": 768_000},
+        5,
+        _grid((16,), ("full", "no_norm", "relu")),
+        LABELS,
+        tags=["ablation"],
+    ),
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze"}, 5, _grid((16, 64)), LABELS, tags=["ablation"]
     ),
