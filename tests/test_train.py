@@ -552,6 +552,33 @@ for i in range(25):
 """
 
 
+# Runs one experiment reuses from another (copied into its directory), as the docs report.
+REUSED_RUNS = [
+    (("ablations", "cpu", "d16-full"), ("depth_sweep", "cpu", "d16")),
+    (("ablations", "cpu", "d64-full"), ("depth_sweep", "cpu", "d64")),
+    (("ablations", "cpu-u4", "d16-full"), ("depth_sweep", "cpu-u4", "d16")),
+    (("batch_depth", "cpu", "d4-b256"), ("depth_sweep", "cpu", "d4")),
+    (("batch_depth", "cpu", "d8-b256"), ("depth_sweep", "cpu", "d8")),
+    *(
+        (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
+        for d in (4, 8, 16)
+    ),
+]
+
+
+@pytest.mark.parametrize(("reuser", "source"), REUSED_RUNS, ids=lambda x: "/".join(x))
+def test_a_reused_run_is_the_same_configuration(examples, reuser, source):
+    import sweep
+
+    from deepcrl.train._run import run_identity
+
+    def identity(script, scale, name):
+        (s,) = [s for s in sweep.crl_settings(examples(script).SCALES[scale]) if s.name == name]
+        return run_identity(s.trainer, s.run), s.run.total_env_steps
+
+    assert identity(*reuser) == identity(*source)
+
+
 def test_sweeps_sharing_an_out_directory_keep_each_others_rows(tmp_path):
     # Four processes each add 25 rows to one results.json; unserialised read-merge-writes
     # lose some (about a fifth, measured).
