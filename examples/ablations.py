@@ -3,7 +3,7 @@ full residual block at the same depth.
 
     python examples/ablations.py                     # point U-maze, depths 16 and 64 (CPU, hours)
     python examples/ablations.py --only d16-relu
-    python examples/ablations.py --scale cpu-u4      # point U4-maze, depth 16 (CPU, ~1.5 h)
+    python examples/ablations.py --scale cpu-u4      # point U4-maze, depth 16 (CPU, about 2 h)
     python examples/ablations.py --scale paper       # Ant U4-maze, depths 16 and 64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, once as built
