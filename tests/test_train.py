@@ -573,7 +573,8 @@ def test_a_reused_run_is_the_same_configuration(examples, reuser, source):
     from deepcrl.train._run import run_identity
 
     def identity(script, scale, name):
-        (s,) = [s for s in sweep.crl_settings(examples(script).SCALES[scale]) if s.name == name]
+        grid = examples(script).SCALES[scale]
+        (s,) = sweep.select(sweep.crl_settings(grid), [name], grid)
         return run_identity(s.trainer, s.run), s.run.total_env_steps
 
     assert identity(*reuser) == identity(*source)
