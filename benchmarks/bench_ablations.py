@@ -1,0 +1,122 @@
+"""Training speed of the ablated networks (`examples/ablations.py`): one training iteration
+of the CRL point preset at depth 16 with the block as built, without LayerNorm, with ReLU
+and with the actor's head norm, and the iteration's learner updates alone.
+
+`python -m benchmarks ablations`; `DEEPCRL_BENCH_QUICK=1` for depth 4.
+
+The settings are timed interleaved (each round times every setting once), so a shared
+machine's load falls on all of them alike; the ratios to the block as built are the result.
+"""
+
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+from benchmarks._table import save_table
+from deepcrl.crl import CRL
+from deepcrl.train import Trainer
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
+import ablations  # noqa: E402  # pyright: ignore[reportMissingImports]
+import train_crl  # noqa: E402  # pyright: ignore[reportMissingImports]
+
+QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
+DEPTH = 4 if QUICK else 16
+SETTINGS = ("full", "no_norm", "relu", "head_norm")
+ROUNDS = 3 if QUICK else 7
+
+
+@dataclasses.dataclass
+class Timed:
+    """Two compiled calls of one setting, and the times measured so far."""
+
+    iteration: Callable[[], Any]
+    update: Callable[[], Any]
+    times: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+
+    def time(self, part: str) -> None:
+        fn = getattr(self, part)
+        wall, cpu = time.perf_counter(), time.process_time()
+        jax.block_until_ready(fn())
+        self.times.setdefault(f"{part} s", []).append(time.perf_counter() - wall)
+        self.times.setdefault(f"{part} CPU s", []).append(time.process_time() - cpu)
+
+
+def build(name: str) -> Timed:
+    """The preset's trainer with the ablation's settings, its buffer filled past warm-up."""
+    preset = train_crl.PRESETS["point"][1]
+    learner_config = dataclasses.replace(
+        preset.learner, actor_depth=DEPTH, critic_depth=DEPTH, **ablations.ABLATIONS[name]
+    )
+    c = preset.train
+    total_iters = preset.run.total_env_steps // c.env_steps_per_iteration
+    learner = CRL(learner_config).with_total_updates(total_iters * c.sgd_steps)
+    trainer = Trainer(learner, preset.env.make(), preset.env.make_eval(), c)
+    state = eqx.filter_jit(lambda t, k: t.init(k))(trainer, jr.key(0))
+    advance = eqx.filter_jit(lambda t, s, n, learn: t.advance(s, n, learn))
+    warmup = jnp.asarray(trainer.warmup_iterations)
+    state, _ = jax.block_until_ready(advance(trainer, state, warmup, jnp.asarray(False)))
+    batch = eqx.filter_jit(lambda t, s: t.sample_batch(s.buffer, s.key))(trainer, state)
+
+    def updates(t: Trainer, s, b):
+        def step(learner, k):
+            learner, metrics = t.learner.update(learner, b, k)
+            return learner, metrics["critic_loss"]
+
+        return jax.lax.scan(step, s.learner, jr.split(s.key, c.sgd_steps))
+
+    update = eqx.filter_jit(updates)
+    timed = Timed(
+        iteration=lambda: advance(trainer, state, jnp.asarray(1), jnp.asarray(True)),
+        update=lambda: update(trainer, state, batch),
+    )
+    for part in ("iteration", "update"):  # compile and warm up
+        jax.block_until_ready(getattr(timed, part)())
+    return timed
+
+
+def main() -> None:
+    load = os.getloadavg()
+    built = {name: build(name) for name in SETTINGS}
+    for _ in range(ROUNDS):
+        for part in ("iteration", "update"):
+            for timed in built.values():
+                timed.time(part)
+    medians = {
+        name: {k: statistics.median(v) for k, v in timed.times.items()}
+        for name, timed in built.items()
+    }
+    base = medians["full"]
+    rows = []
+    for name, m in medians.items():
+        row: dict[str, Any] = {"setting": name, "depth": DEPTH, **m}
+        for column in ("iteration s", "iteration CPU s", "update CPU s"):
+            row[f"{column} / full"] = m[column] / base[column]
+        rows.append(row)
+    preset = train_crl.PRESETS["point"][1]
+    notes = (
+        f"CRL point preset (U-maze, {preset.train.num_envs} envs × "
+        f"{preset.train.unroll_length} steps, {preset.train.sgd_steps} SGD steps, batch "
+        f"{preset.train.batch_size}, width {preset.learner.critic_width}), actor and critic at "
+        f"depth {DEPTH}, one seed. iteration = one compiled `advance` call (collect + learn); "
+        "update = the iteration's SGD steps on one batch. Medians of "
+        f"{ROUNDS} interleaved rounds; CPU s is the process's CPU time over all threads. "
+        f"1-minute load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on "
+        f"{os.cpu_count()} cores. Settings as in `examples/ablations.py`: no_norm = "
+        '`layer_norm=False`, relu = `activation="relu"`, head_norm = `actor_head_norm=True`.'
+    )
+    save_table("ablations", "Training speed of the ablated networks", rows, notes)
+
+
+if __name__ == "__main__":
+    main()
