@@ -4,6 +4,7 @@ width at a comparable cost.
     python examples/depth_sweep.py                    # point U-maze, depths 4-64 (CPU, hours)
     python examples/depth_sweep.py --only d4 d8       # a part of the sweep
     python examples/depth_sweep.py --scale cpu-u4     # point U4-maze, depths 4, 8, 16 and width 256
+    python examples/depth_sweep.py --scale cpu-big    # point big maze, depths 4, 8, 16
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -51,6 +52,14 @@ SCALES = {
         {"layout": "u4_maze", "total_env_steps": 768_000},
         5,
         {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
+        LABELS,
+    ),
+    # A maze with branches and dead ends: nine evaluation goals 8-11 cells from the start.
+    "cpu-big": sweep.Scale(
+        "point",
+        {"layout": "big_maze", "total_env_steps": 768_000},
+        5,
+        {f"d{d}": _net(d, 128) for d in (4, 8, 16)},
         LABELS,
     ),
     "paper": sweep.Scale(
