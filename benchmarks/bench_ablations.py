@@ -20,15 +20,12 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.random as jr
 
+from benchmarks._preset import PRESET, updates, warm_trainer
 from benchmarks._table import save_table
-from deepcrl.crl import CRL
-from deepcrl.train import Trainer
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 import ablations  # noqa: E402  # pyright: ignore[reportMissingImports]
-import train_crl  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
 DEPTH = 4 if QUICK else 16
@@ -54,27 +51,8 @@ class Timed:
 
 def build(name: str) -> Timed:
     """The preset's trainer with the ablation's settings, its buffer filled past warm-up."""
-    preset = train_crl.PRESETS["point"][1]
-    learner_config = dataclasses.replace(
-        preset.learner, actor_depth=DEPTH, critic_depth=DEPTH, **ablations.ABLATIONS[name]
-    )
-    c = preset.train
-    total_iters = preset.run.total_env_steps // c.env_steps_per_iteration
-    learner = CRL(learner_config).with_total_updates(total_iters * c.sgd_steps)
-    trainer = Trainer(learner, preset.env.make(), preset.env.make_eval(), c)
-    state = eqx.filter_jit(lambda t, k: t.init(k))(trainer, jr.key(0))
-    advance = eqx.filter_jit(lambda t, s, n, learn: t.advance(s, n, learn))
-    warmup = jnp.asarray(trainer.warmup_iterations)
-    state, _ = jax.block_until_ready(advance(trainer, state, warmup, jnp.asarray(False)))
+    trainer, state, advance, _ = warm_trainer(DEPTH, **ablations.ABLATIONS[name])
     batch = eqx.filter_jit(lambda t, s: t.sample_batch(s.buffer, s.key))(trainer, state)
-
-    def updates(t: Trainer, s, b):
-        def step(learner, k):
-            learner, metrics = t.learner.update(learner, b, k)
-            return learner, metrics["critic_loss"]
-
-        return jax.lax.scan(step, s.learner, jr.split(s.key, c.sgd_steps))
-
     update = eqx.filter_jit(updates)
     timed = Timed(
         iteration=lambda: advance(trainer, state, jnp.asarray(1), jnp.asarray(True)),
@@ -103,7 +81,7 @@ def main() -> None:
         for column in ("iteration s", "iteration CPU s", "update CPU s"):
             row[f"{column} / full"] = m[column] / base[column]
         rows.append(row)
-    preset = train_crl.PRESETS["point"][1]
+    preset = PRESET
     notes = (
         f"CRL point preset (U-maze, {preset.train.num_envs} envs × "
         f"{preset.train.unroll_length} steps, {preset.train.sgd_steps} SGD steps, batch "

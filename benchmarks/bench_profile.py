@@ -11,24 +11,18 @@ Each part is its own compiled program, timed after a warm-up call as the median 
 `REPEATS` calls; seeds are one (a vmapped multi-seed run multiplies every part alike).
 """
 
-import dataclasses
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from benchmarks._preset import PRESET, total_iterations, updates, warm_trainer
 from benchmarks._table import save_table
-from deepcrl.crl import CRL
 from deepcrl.train import Trainer
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
-import train_crl  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
 # (depth, batch size): batch 1024 is the batch sweep's largest CPU setting (batch_depth.py).
@@ -47,33 +41,14 @@ def _median_time(fn, *args) -> float:
 
 
 def profile(depth: int, batch_size: int) -> dict:
-    preset = train_crl.PRESETS["point"][1]
-    config = dataclasses.replace(preset.learner, actor_depth=depth, critic_depth=depth)
-    c = dataclasses.replace(preset.train, batch_size=batch_size)
-    total_iters = preset.run.total_env_steps // c.env_steps_per_iteration
-    learner = CRL(config).with_total_updates(total_iters * c.sgd_steps)
-    trainer = Trainer(learner, preset.env.make(), preset.env.make_eval(), c)
-    state = eqx.filter_jit(lambda t, k: t.init(k))(trainer, jr.key(0))
-    advance = eqx.filter_jit(lambda t, s, n, learn: t.advance(s, n, learn))
-    # Fill the buffer past the sampling window, as a run's warm-up does.
-    start = time.perf_counter()
-    state, _ = jax.block_until_ready(
-        advance(trainer, state, jnp.asarray(trainer.warmup_iterations), jnp.asarray(False))
-    )
-    compile_s = time.perf_counter() - start
-
+    trainer, state, advance, compile_s = warm_trainer(depth, batch_size)
+    c = trainer.config
+    total_iters = total_iterations(c)
     batch = eqx.filter_jit(lambda t, s: t.sample_batch(s.buffer, s.key))(trainer, state)
 
     def sample(t: Trainer, s):
         keys = jr.split(s.key, c.sgd_steps)
         return jax.lax.map(lambda k: t.sample_batch(s.buffer, k).obs.sum(), keys)
-
-    def updates(t: Trainer, s, b):
-        def step(learner, k):
-            learner, metrics = t.learner.update(learner, b, k)
-            return learner, metrics["critic_loss"]
-
-        return jax.lax.scan(step, s.learner, jr.split(s.key, c.sgd_steps))
 
     parts = {
         "collect": _median_time(eqx.filter_jit(lambda t, s: t.collect(s)), trainer, state),
@@ -86,7 +61,7 @@ def profile(depth: int, batch_size: int) -> dict:
     )
     per_iteration = {
         **parts,
-        "evaluate": evaluate / preset.run.eval_every,
+        "evaluate": evaluate / PRESET.run.eval_every,
         "compile": compile_s / total_iters,
     }
     total = iteration + per_iteration["evaluate"] + per_iteration["compile"]
@@ -100,7 +75,7 @@ def profile(depth: int, batch_size: int) -> dict:
 
 def main() -> None:
     rows = [profile(depth, batch) for depth, batch in CASES]
-    preset = train_crl.PRESETS["point"][1]
+    preset = PRESET
     notes = (
         f"CRL point preset (U-maze, {preset.train.num_envs} envs × {preset.train.unroll_length} "
         f"steps, {preset.train.sgd_steps} SGD steps of the batch, width "
