@@ -4,7 +4,7 @@ width at a comparable cost.
     python examples/depth_sweep.py                    # point U-maze, depths 4-64 (CPU, hours)
     python examples/depth_sweep.py --only d4 d8       # a part of the sweep
     python examples/depth_sweep.py --scale cpu-u4     # point U4-maze, depths 4, 8, 16 and width 256
-    python examples/depth_sweep.py --scale cpu-big    # point big maze, depths 4, 8, 16
+    python examples/depth_sweep.py --scale cpu-big    # point big maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -59,7 +59,7 @@ SCALES = {
         "point",
         {"layout": "big_maze", "total_env_steps": 768_000},
         5,
-        {f"d{d}": _net(d, 128) for d in (4, 8, 16)},
+        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
         LABELS,
     ),
     "paper": sweep.Scale(
