@@ -4,7 +4,7 @@ width at a comparable cost.
     python examples/depth_sweep.py                    # point U-maze, depths 4-64 (CPU, hours)
     python examples/depth_sweep.py --only d4 d8       # a part of the sweep
     python examples/depth_sweep.py --scale cpu-u4     # point U4-maze, depths 4, 8, 16 and width 256
-    python examples/depth_sweep.py --scale cpu-big    # point big maze, depths 4, 8, 16 and width 256
+    python examples/depth_sweep.py --scale cpu-big    # big maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
