@@ -21,7 +21,7 @@ import numpy as np
 import sweep
 
 from deepcrl.train import eval_keys, load_run, metrics as M
-from deepcrl.train._files import atomic_write_text
+from deepcrl.train._files import atomic_write_text, file_lock
 
 
 def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
@@ -82,13 +82,16 @@ def main() -> dict:
     seeds = scale.seeds if args.seeds is None else args.seeds
     result = {}
     for s in settings:
-        if not sweep.ended(s, out):
-            print(f"{s.name}: not finished in {out / s.name}; skipped")
+        if not sweep.loadable(s, out):
+            print(f"{s.name}: no finished run with checkpoints in {out / s.name}; skipped")
             continue
         result[s.name] = missed_goals(s, out, seeds)
         for seed in result[s.name]:
             print(line(s.name, seed))
-    atomic_write_text(out / "missed_goals.json", json.dumps(result, indent=1))
+    path = out / "missed_goals.json"
+    with file_lock(out / ".missed_goals.lock"):  # the other settings' entries stay
+        earlier = json.loads(path.read_text()) if path.exists() else {}
+        atomic_write_text(path, json.dumps({**earlier, **result}, indent=1))
     return result
 
 

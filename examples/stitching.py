@@ -30,7 +30,7 @@ import sweep
 
 from deepcrl.train import load_run, seed_keys
 from deepcrl.train._cli import bootstrap_interval
-from deepcrl.train._files import atomic_write_text
+from deepcrl.train._files import atomic_write_text, file_lock
 
 EPISODES_PER_SEED = 512
 
@@ -66,11 +66,13 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
 def by_distance(
     settings: list[sweep.Setting], out: Path, scale: sweep.Scale, seeds: int
 ) -> list[dict]:
-    """Per finished depth and goal distance: success per seed, over fresh episodes."""
+    """Per finished depth and goal distance: success per seed, over fresh episodes. The
+    rows of the settings not analysed now (unfinished, or copied without checkpoints) stay
+    in `by_distance.json`; returns every row."""
     rows = []
     for s in settings:
-        if not sweep.ended(s, out):
-            continue  # not finished, or diverged
+        if not sweep.loadable(s, out):
+            continue  # not finished, diverged, or without checkpoints
         run_config = sweep.run_config_of(s, out, seeds)
         state, _ = load_run(s.trainer, run_config)
         rounds = -(-EPISODES_PER_SEED // s.trainer.config.num_eval_envs)
@@ -103,8 +105,15 @@ def by_distance(
                     "per_seed": per_seed.tolist(),
                 }
             )
+    path = out / "by_distance.json"
+    with file_lock(out / ".by_distance.lock"):
+        analysed = {r["name"] for r in rows}
+        earlier = json.loads(path.read_text()) if path.exists() else []
+        rows = [r for r in earlier if r["name"] not in analysed] + rows
+        rows.sort(key=lambda r: (r["actor_depth"], r["name"], r["goal_distance"]))
+        if rows:
+            atomic_write_text(path, json.dumps(rows, indent=1))
     if rows:
-        atomic_write_text(out / "by_distance.json", json.dumps(rows, indent=1))
         atomic_write_text(out / "by_distance.md", _distance_table(rows))
         print(_distance_table(rows))
         _plot_by_distance(rows, out / "stitching_by_distance.png", scale)

@@ -13,6 +13,8 @@ results take turns.
 import argparse
 import dataclasses
 import json
+import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from deepcrl.train import (
     run_ended,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import atomic_write_text, file_lock
+from deepcrl.train._files import atomic_write_text, checkpoint_dirs, file_lock
 from deepcrl.train._run import run_identity
 
 PARTS = ("learner", "env", "train", "run")
@@ -205,13 +207,22 @@ def main(
     analyse: Callable[[list[Setting], Path, Scale, int], object] | None = None,
 ) -> list[dict]:
     """The command line of an experiment script: `--scale`, `--only NAME ...` (a part of the
-    grid), `--seeds`, `--out`; trains what is missing, prints the table, draws the figure,
-    then `analyse(settings, out, scale, seeds)` looks further into the trained runs."""
+    grid), `--seeds`, `--out`, `--from DIR` (see `seed_from`); trains what is missing,
+    prints the table, draws the figure, then `analyse(settings, out, scale, seeds)` looks
+    further into the trained runs."""
     parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--scale", choices=sorted(scales), default="cpu")
     parser.add_argument("--only", nargs="+", help="train only these settings of the grid")
     parser.add_argument("--seeds", type=int, help="instead of the scale's seeds")
     parser.add_argument("--out", type=Path, default=Path(default_out))
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="DIR",
+        help="first copy what the scale's folder lacks from an earlier sweep's folder, "
+        "e.g. its committed results (docs/results/<experiment>)",
+    )
     args = parser.parse_args()
     if args.seeds is not None and args.seeds < 1:
         parser.error(f"--seeds must be a positive integer, got {args.seeds}.")
@@ -219,6 +230,9 @@ def main(
     chosen = select(build(scale), args.only, scale)
     enable_compilation_cache()
     out = args.out / args.scale
+    if args.source is not None:
+        copied = seed_from(args.source, out)
+        print(f"--from {args.source}: copied {', '.join(copied) or 'nothing'} into {out}")
     seeds = scale.seeds if args.seeds is None else args.seeds
     sweep(chosen, out, seeds=seeds)
     rows = [r for r in read(out) if r["name"] in scale.grid]  # not another grid's leftovers
@@ -239,10 +253,42 @@ def select(settings: list[Setting], only: Sequence[str] | None, scale: Scale) ->
     return [s for s in settings if s.name in only]
 
 
-def ended(s: Setting, out: Path) -> bool:
-    """Whether setting `s`'s run in `out` trained to its end (it wrote its summary); a run
-    still training or one that diverged has not."""
-    return run_ended(out / s.name)
+def seed_from(source: Path, out: Path) -> list[str]:
+    """Copy into `out` every file and folder of `source` that `out` does not have, and
+    return their names; nothing in `out` is overwritten. E.g. a sweep's committed results
+    (`docs/results/<experiment>/`) into a fresh run folder: the sweep then keeps their rows,
+    reads their finished runs instead of training them again, and adds its own.
+
+    **Raises:** `ValueError` when `source` is not a directory.
+    """
+    if not source.is_dir():
+        raise ValueError(f"--from {source}: not a directory.")
+    out.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for item in sorted(source.iterdir()):
+        target = out / item.name
+        if target.exists() or item.name.startswith("."):
+            continue  # out's own, or a lock file
+        # Copied under another name, then renamed: a kill leaves no half-copied run that a
+        # resume would take for its own.
+        partial = out / f".{item.name}.copying"
+        if partial.is_dir():
+            shutil.rmtree(partial)
+        if item.is_dir():
+            shutil.copytree(item, partial)
+        else:
+            shutil.copy2(item, partial)
+        os.replace(partial, target)
+        copied.append(item.name)
+    return copied
+
+
+def loadable(s: Setting, out: Path) -> bool:
+    """Whether setting `s`'s run in `out` trained to its end and keeps its checkpoints, so
+    an analysis can load it: a run still training or one that diverged has not ended, and a
+    finished run copied without checkpoints (as `docs/results/` keeps them) has only its
+    metrics."""
+    return run_ended(out / s.name) and bool(checkpoint_dirs(out / s.name))
 
 
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:

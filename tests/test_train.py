@@ -6,6 +6,7 @@ Every run here uses one tiny configuration, so the whole file compiles its progr
 import dataclasses
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -425,8 +426,8 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     # Success of the finished runs split by the goal's distance (the stitching analysis).
     stitching = examples("stitching")
     stitching.EPISODES_PER_SEED = 6  # two rounds of the 4 evaluation episodes
-    labelled = [dataclasses.replace(s, labels={"actor_depth": 4}) for s in settings]
-    split = stitching.by_distance(labelled, tmp_path, stitching.SCALES["cpu"], 2)
+    stitched = [dataclasses.replace(s, labels={"actor_depth": 4}) for s in settings]
+    split = stitching.by_distance(stitched, tmp_path, stitching.SCALES["cpu"], 2)
     # The U-maze's evaluation goals lie 4, 5 and 6 cell moves from its start.
     assert {r["goal_distance"] for r in split} <= {4, 5, 6}
     for name in ("seed0", "seed10"):
@@ -480,6 +481,28 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
         table.startswith("| seed | depth | env steps |")
         and table.count("| 4 | 240 |") == table.count("| 4 | 400 |") == 1
     )
+    # A sweep extended in a fresh folder from committed results (`--from`): what the folder
+    # lacks is copied; a run copied without its checkpoints (as docs/results keeps them) is
+    # read, not trained, and the analyses keep its rows beside those of the runs they load.
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir()
+    for name in ("results.json", "value_maps.json", "by_distance.json"):
+        shutil.copy(tmp_path / name, committed / name)
+    for s in settings:
+        shutil.copytree(tmp_path / s.name, committed / s.name,
+                        ignore=shutil.ignore_patterns("checkpoints"))  # fmt: skip
+    shutil.copytree(tmp_path / "seed0", fresh / "seed0")  # trained here, with checkpoints
+    copied = ["by_distance.json", "results.json", "seed10", "value_maps.json"]
+    assert sweep.seed_from(committed, fresh) == copied
+    assert sweep.seed_from(committed, fresh) == []  # nothing overwritten
+    assert [sweep.loadable(s, fresh) for s in settings] == [True, False]
+    assert sweep.sweep(settings, fresh, seeds=2, progress=False) == rows
+    assert not (fresh / "seed10" / "checkpoints").exists()  # not trained again
+    assert stitching.by_distance(stitched, fresh, stitching.SCALES["cpu"], 2) == split
+    extended = depth_sweep.maps(labelled, fresh, depth_sweep.SCALES["cpu"], 2)
+    assert [r["rho_geodesic"] for r in extended] == [r["rho_geodesic"] for r in maps]
+    with pytest.raises(ValueError, match="nowhere: not a directory"):
+        sweep.seed_from(tmp_path / "nowhere", fresh)
     sweep.plot_against(rows, tmp_path / "fig.png", x="seed", xlabel="seed", log2=False)
     assert (tmp_path / "fig.png").stat().st_size > 10_000
     # A finished directory of another configuration is refused, not reported as this one.
