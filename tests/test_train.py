@@ -603,6 +603,44 @@ def test_a_reused_run_is_the_same_configuration(examples, reuser, source):
     assert identity(*reuser) == identity(*source)
 
 
+# The committed results of each sweep (docs/results/<folder>) and the command that made them.
+COMMITTED_SWEEPS = {
+    "depth_sweep": ("depth_sweep", "cpu"),
+    "depth_sweep_u4": ("depth_sweep", "cpu-u4"),
+    "depth_sweep_big": ("depth_sweep", "cpu-big"),
+    "depth_sweep_big_long": ("depth_sweep", "cpu-big-long"),
+    "ablations": ("ablations", "cpu"),
+    "ablations_u4": ("ablations", "cpu-u4"),
+    "batch_depth": ("batch_depth", "cpu"),
+    "actor_critic_depth": ("actor_critic_depth", "cpu"),
+    "stitching": ("stitching", "cpu"),
+}
+# Run folders kept beside a sweep's that its command did not make (the docs name theirs).
+NOT_SWEPT = {"depth_sweep_u4/d4-1536k"}
+
+
+@pytest.mark.parametrize("folder", COMMITTED_SWEEPS)
+def test_committed_results_are_what_their_command_makes(examples, folder):
+    # Each committed row is a setting of the script's grid, and each committed run folder is
+    # the very configuration the script gives that setting: so `--from` extends it, and the
+    # command the docs name next to a number makes that number's run.
+    import sweep
+
+    script, scale_name = COMMITTED_SWEEPS[folder]
+    scale = examples(script).SCALES[scale_name]
+    committed = Path(__file__).parents[1] / "docs" / "results" / folder
+    rows = json.loads((committed / "results.json").read_text())
+    assert rows and all(r["name"] in scale.grid for r in rows)
+    settings = {s.name: s for s in sweep.crl_settings(scale)}
+    runs = [p for p in committed.iterdir() if (p / "config.json").exists()]
+    for path in runs:
+        if f"{folder}/{path.name}" in NOT_SWEPT:
+            continue
+        s = settings[path.name]
+        run_config = sweep.run_config_of(s, committed, scale.seeds)
+        assert sweep._finished(s, run_config) == "summary", path
+
+
 def test_sweeps_sharing_an_out_directory_keep_each_others_rows(tmp_path):
     # Four processes each add 25 rows to one results.json; unserialised read-merge-writes
     # lose some (about a fifth, measured).
