@@ -5,7 +5,7 @@ width at a comparable cost.
     python examples/depth_sweep.py --only d4 d8       # a part of the sweep
     python examples/depth_sweep.py --scale cpu-u4     # point U4-maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale cpu-big    # big maze, depths 4, 8, 16 and width 256
-    python examples/depth_sweep.py --scale cpu-big-long   # big maze, depths 8 and 16, 2× steps
+    python examples/depth_sweep.py --scale cpu-big-long   # the same at 2× the env steps
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -64,12 +64,13 @@ SCALES = {
         LABELS,
     ),
     # Depths 8 and 16 levelled off together near 80% on `cpu-big` by its end: twice the
-    # env steps tell whether the deeper one pulls ahead given time.
+    # env steps tell whether the deeper one pulls ahead given time, and whether depth 4
+    # (deep or wide) catches up.
     "cpu-big-long": sweep.Scale(
         "point",
         {"layout": "big_maze", "total_env_steps": 1_536_000},
         5,
-        {f"d{d}": _net(d, 128) for d in (8, 16)},
+        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
         LABELS,
     ),
     "paper": sweep.Scale(
