@@ -232,7 +232,11 @@ def main(
     out = args.out / args.scale
     if args.source is not None:
         copied = seed_from(args.source, out)
+        kept = sorted(p.name for p in out.iterdir() if (args.source / p.name).exists())
+        kept = [name for name in kept if name not in copied]
         print(f"--from {args.source}: copied {', '.join(copied) or 'nothing'} into {out}")
+        if kept:  # a file of both is not merged: out's own stays as it is
+            print(f"--from {args.source}: {out} has its own {', '.join(kept)}; kept")
     seeds = scale.seeds if args.seeds is None else args.seeds
     sweep(chosen, out, seeds=seeds)
     rows = [r for r in read(out) if r["name"] in scale.grid]  # not another grid's leftovers
