@@ -38,6 +38,8 @@ def _net(depth: int, width: int) -> dict:
 
 
 LABELS = ["actor_depth", "actor_width"]
+# The larger mazes' grid: depths 4, 8, 16 at width 128, and depth 4 with depth 16's parameters.
+MAZE_GRID = {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)}
 SCALES = {
     "cpu": sweep.Scale(
         "point",
@@ -52,7 +54,7 @@ SCALES = {
         "point",
         {"layout": "u4_maze", "total_env_steps": 768_000},
         5,
-        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
+        MAZE_GRID,
         LABELS,
     ),
     # A maze with branches and dead ends: nine evaluation goals 8-11 cells from the start.
@@ -60,7 +62,7 @@ SCALES = {
         "point",
         {"layout": "big_maze", "total_env_steps": 768_000},
         5,
-        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
+        MAZE_GRID,
         LABELS,
     ),
     # Depths 8 and 16 levelled off together near 80% on `cpu-big` by its end: twice the
@@ -70,7 +72,7 @@ SCALES = {
         "point",
         {"layout": "big_maze", "total_env_steps": 1_536_000},
         5,
-        {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)},
+        MAZE_GRID,
         LABELS,
     ),
     "paper": sweep.Scale(

@@ -111,12 +111,12 @@ def by_distance(
         earlier = json.loads(path.read_text()) if path.exists() else []
         rows = [r for r in earlier if r["name"] not in analysed] + rows
         rows.sort(key=lambda r: (r["actor_depth"], r["name"], r["goal_distance"]))
-        if rows:
-            atomic_write_text(path, json.dumps(rows, indent=1))
-    if rows:
-        atomic_write_text(out / "by_distance.md", _distance_table(rows))
-        print(_distance_table(rows))
-        _plot_by_distance(rows, out / "stitching_by_distance.png", scale)
+        if not rows:
+            return rows  # nothing analysed, now or before
+        atomic_write_text(path, json.dumps(rows, indent=1))
+    atomic_write_text(out / "by_distance.md", _distance_table(rows))
+    print(_distance_table(rows))
+    _plot_by_distance(rows, out / "stitching_by_distance.png", scale)
     return rows
 
 
