@@ -503,6 +503,12 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert [r["rho_geodesic"] for r in extended] == [r["rho_geodesic"] for r in maps]
     with pytest.raises(ValueError, match="nowhere: not a directory"):
         sweep.seed_from(tmp_path / "nowhere", fresh)
+    # A copy killed midway left only its temporary: the next copy replaces it whole.
+    (tmp_path / "killed" / ".seed10.copying").mkdir(parents=True)
+    (tmp_path / "killed" / ".seed10.copying" / "config.json").write_text("{")
+    assert "seed10" in sweep.seed_from(committed, tmp_path / "killed")
+    assert not (tmp_path / "killed" / ".seed10.copying").exists()
+    assert load_history(tmp_path / "killed" / "seed10") == load_history(committed / "seed10")
     sweep.plot_against(rows, tmp_path / "fig.png", x="seed", xlabel="seed", log2=False)
     assert (tmp_path / "fig.png").stat().st_size > 10_000
     # A finished directory of another configuration is refused, not reported as this one.
