@@ -6,6 +6,7 @@ width at a comparable cost.
     python examples/depth_sweep.py --scale cpu-u4     # point U4-maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale cpu-big    # big maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale cpu-big-long   # the same at 2× the env steps
+    python examples/depth_sweep.py --scale cpu-u5     # point U5-maze, the long budget
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -71,6 +72,17 @@ SCALES = {
     "cpu-big-long": sweep.Scale(
         "point",
         {"layout": "big_maze", "total_env_steps": 1_536_000},
+        5,
+        MAZE_GRID,
+        LABELS,
+    ),
+    # The paper's hardest maze for depth 4 (Ant U5-maze: time at goal 0.97 at depth 4, 61 at
+    # 64): eight evaluation goals 9-16 cells along one corridor. Episodes of 300 steps keep
+    # the big maze's slack over the shortest path (16 cells take at least 128 steps), and the
+    # long budget, so that a depth-4 failure is not one of time.
+    "cpu-u5": sweep.Scale(
+        "point",
+        {"layout": "u5_maze", "episode_length": 300, "total_env_steps": 1_536_000},
         5,
         MAZE_GRID,
         LABELS,
