@@ -8,8 +8,9 @@ replays each finished run's last evaluation (the same keys, so the same starts a
 another compiled program, so actions may differ in the last bits of a float, and the
 success is printed beside the logged one where they differ) and counts, per seed and per
 goal cell, the episodes and those that never reached their goal, with the goal's distance
-from the start in cell moves along the maze. Writes `<out>/<scale>/missed_goals.json` and
-prints one line per seed.
+from the start in cell moves along the maze, and the cells where the missed episodes took
+their last step (stuck at a wall, or on the way when time ran out). Writes
+`<out>/<scale>/missed_goals.json` and prints one line per seed.
 """
 
 import argparse
@@ -27,7 +28,8 @@ from deepcrl.train._files import atomic_write_text, file_lock
 def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
     """Per seed of setting `s`'s finished run in `out`: its success at the last evaluation
     and mean final distance to the goal (each beside what the run logged), and per goal
-    cell `[cell moves from the start, episodes, missed]`."""
+    cell `[cell moves from the start, episodes, missed]` and, for the missed, how many ended
+    in each cell."""
     run_config = sweep.run_config_of(s, out, seeds)
     state, history = load_run(s.trainer, run_config)
     last = history[-1]
@@ -36,12 +38,17 @@ def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
     reached = np.asarray(episodes.success, dtype=bool)
     goal = np.asarray(episodes.goal)
     moves = sweep.goal_distances(s.trainer, np.asarray(episodes.start), goal)
-    cells = np.asarray(s.trainer.eval_env.layout.world_to_cell(goal))  # pyright: ignore[reportAttributeAccessIssue]
+    layout = s.trainer.eval_env.layout  # pyright: ignore[reportAttributeAccessIssue]
+    cells, ends = (np.asarray(layout.world_to_cell(xy)) for xy in (goal, episodes.last))
     per_seed = []
     for i in range(reached.shape[0]):
         keys_i = [f"{r},{c}" for r, c in cells[i].tolist()]
         total, missed = Counter(keys_i), Counter(np.array(keys_i)[~reached[i]].tolist())
         distance = dict(zip(keys_i, moves[i].tolist(), strict=True))
+        ended = {c: Counter() for c in missed}
+        for c, end, hit in zip(keys_i, ends[i].tolist(), reached[i].tolist(), strict=True):
+            if not hit:
+                ended[c][f"{end[0]},{end[1]}"] += 1
         per_seed.append(
             {
                 "seed": i,
@@ -50,13 +57,20 @@ def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
                 "final_dist": float(np.asarray(episodes.final_dist[i]).mean()),
                 "logged_final_dist": float(last[M.EVAL_FINAL_DIST + M.PER_SEED][i]),
                 "goals": {c: [distance[c], total[c], missed[c]] for c in sorted(total)},
+                "missed_ended_in": {c: dict(sorted(ended[c].items())) for c in sorted(ended)},
             }
         )
     return per_seed
 
 
 def line(name: str, seed: dict) -> str:
-    missed = [f"({c}) {m} of {n}, {d} moves" for c, (d, n, m) in seed["goals"].items() if m]
+    ends = seed["missed_ended_in"]
+    where = lambda c: ", ".join(f"({e}) {k}" for e, k in ends[c].items())  # noqa: E731
+    missed = [
+        f"({c}) {m} of {n}, {d} moves, ended in {where(c)}"
+        for c, (d, n, m) in seed["goals"].items()
+        if m
+    ]
     logged = seed["logged_success"]
     replayed = "" if seed["success"] == logged else f" (the run logged {logged:.1%})"
     return f"{name} seed {seed['seed']}: {seed['success']:.1%}{replayed} — missed " + (

@@ -139,6 +139,12 @@ def test_load_run_gives_the_last_checkpoint_to_evaluate_again(tmp_path):
     )
     cell = np.asarray(_trainer().eval_env.layout.world_to_cell(episodes.start))
     assert (cell == [1, 1]).all()  # the evaluation maze's start cell
+    # The last step starts from `last` and moves at most one step (each axis ±max_step).
+    to_goal = np.linalg.norm(np.asarray(episodes.last - episodes.goal), axis=-1)
+    step = _trainer().eval_env.body.max_step  # pyright: ignore[reportAttributeAccessIssue]
+    assert np.abs(to_goal - np.asarray(episodes.final_dist)).max() <= np.sqrt(2) * step + 1e-5
+    assert not np.asarray(_trainer().eval_env.layout.in_wall(episodes.last)).any()
+    assert (np.linalg.norm(np.asarray(episodes.last - episodes.start), axis=-1) > 1).any()
     with pytest.raises(ValueError, match="another config"):
         load_run(_trainer(dataclasses.replace(LEARNER, critic_width=32)), _config(tmp_path, 6))
 
@@ -468,6 +474,10 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
             assert seed["success"] == seed["logged_success"]
             missed = sum(m for _, _, m in seed["goals"].values())
             assert missed == round((1 - seed["success"]) * n)
+            ended = seed["missed_ended_in"]  # where each missed episode took its last step
+            assert {c: sum(e.values()) for c, e in ended.items()} == {
+                c: m for c, (_, _, m) in seed["goals"].items() if m
+            }
             assert {d for d, _, _ in seed["goals"].values()} <= {4, 5, 6}
     # A finished setting is read, not trained again; a partial sweep keeps the other rows.
     summary = (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns

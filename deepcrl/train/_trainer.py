@@ -76,13 +76,14 @@ class TrainState(eqx.Module):
 
 class Episodes(eqx.Module):
     """Evaluation episodes, one row each: whether the goal was reached at least once, the
-    steps spent within reach, the distance after the last step, and where it started and
-    what its goal was (achieved-goal coordinates)."""
+    steps spent within reach, the distance after the last step, and where it started, where
+    it took its last step from and what its goal was (achieved-goal coordinates)."""
 
     success: Bool[Array, " episodes"]
     time_at_goal: Float[Array, " episodes"]
     final_dist: Float[Array, " episodes"]
     start: Float[Array, "episodes goal"]
+    last: Float[Array, "episodes goal"]
     goal: Float[Array, "episodes goal"]
 
 
@@ -329,18 +330,20 @@ class Trainer(eqx.Module):
             obs, goal = env.net_inputs(env_state.obs, env_state.goal)
             action = self.learner.act_eval(state.learner, obs, goal)
             nxt = jax.vmap(env.step)(env_state, action)
-            achieved = env.achieved_goal(env_state.obs[:record])
+            achieved = env.achieved_goal(env_state.obs)
             return nxt, (nxt.metrics["success"], nxt.metrics["dist"], achieved)
 
+        # `last` is where the last action was taken: after it the maze has auto-reset.
         _, (success, dist, xy) = jax.lax.scan(step, start, None, length=env.episode_length)
         episodes = Episodes(
             success=jnp.any(success > 0, axis=0),
             time_at_goal=jnp.sum(success, axis=0),
             final_dist=dist[-1],
             start=env.achieved_goal(start.obs),
+            last=xy[-1],
             goal=start.goal,
         )
-        return episodes, (jnp.swapaxes(xy, 0, 1), start.goal[:record])
+        return episodes, (jnp.swapaxes(xy[:, :record], 0, 1), start.goal[:record])
 
     def values(
         self,
