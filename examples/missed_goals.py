@@ -42,13 +42,11 @@ def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
     cells, ends = (np.asarray(layout.world_to_cell(xy)) for xy in (goal, episodes.last))
     per_seed = []
     for i in range(reached.shape[0]):
-        keys_i = [f"{r},{c}" for r, c in cells[i].tolist()]
-        total, missed = Counter(keys_i), Counter(np.array(keys_i)[~reached[i]].tolist())
+        keys_i, ends_i = ([f"{r},{c}" for r, c in a[i].tolist()] for a in (cells, ends))
+        misses = [(c, e) for c, e, hit in zip(keys_i, ends_i, reached[i], strict=True) if not hit]
+        total, missed = Counter(keys_i), Counter(c for c, _ in misses)
+        ended = {c: Counter(e for g, e in misses if g == c) for c in missed}
         distance = dict(zip(keys_i, moves[i].tolist(), strict=True))
-        ended = {c: Counter() for c in missed}
-        for c, end, hit in zip(keys_i, ends[i].tolist(), reached[i].tolist(), strict=True):
-            if not hit:
-                ended[c][f"{end[0]},{end[1]}"] += 1
         per_seed.append(
             {
                 "seed": i,

@@ -326,24 +326,31 @@ class Trainer(eqx.Module):
         env = self.eval_env
         start = jax.vmap(env.reset)(jr.split(key, self.config.num_eval_envs))
 
-        def step(env_state: AbstractGoalEnvState, _: None) -> tuple[Any, tuple[Array, ...]]:
+        def step(
+            carry: tuple[AbstractGoalEnvState, Array], _: None
+        ) -> tuple[Any, tuple[Array, ...]]:
+            env_state = carry[0]
             obs, goal = env.net_inputs(env_state.obs, env_state.goal)
             action = self.learner.act_eval(state.learner, obs, goal)
             nxt = jax.vmap(env.step)(env_state, action)
-            achieved = env.achieved_goal(env_state.obs)
-            return nxt, (nxt.metrics["success"], nxt.metrics["dist"], achieved)
+            here = env.achieved_goal(env_state.obs)
+            return (nxt, here), (nxt.metrics["success"], nxt.metrics["dist"], here[:record])
 
-        # `last` is where the last action was taken: after it the maze has auto-reset.
-        _, (success, dist, xy) = jax.lax.scan(step, start, None, length=env.episode_length)
+        # `last` (carried, not stacked) is where the last action was taken: after it the
+        # maze has auto-reset.
+        first = env.achieved_goal(start.obs)
+        (_, last), (success, dist, xy) = jax.lax.scan(
+            step, (start, first), None, length=env.episode_length
+        )
         episodes = Episodes(
             success=jnp.any(success > 0, axis=0),
             time_at_goal=jnp.sum(success, axis=0),
             final_dist=dist[-1],
-            start=env.achieved_goal(start.obs),
-            last=xy[-1],
+            start=first,
+            last=last,
             goal=start.goal,
         )
-        return episodes, (jnp.swapaxes(xy[:, :record], 0, 1), start.goal[:record])
+        return episodes, (jnp.swapaxes(xy, 0, 1), start.goal[:record])
 
     def values(
         self,
