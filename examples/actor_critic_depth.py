@@ -3,6 +3,7 @@ poor whatever the actor's depth).
 
     python examples/actor_critic_depth.py                  # point U-maze, 3 × 3 (CPU)
     python examples/actor_critic_depth.py --only a4-c16 a16-c4
+    python examples/actor_critic_depth.py --scale cpu-u5   # point U5-maze, 2 × 2 (4, 16)
     python examples/actor_critic_depth.py --scale paper    # Ant U4-maze, 4-64 (for a GPU)
 
 The CRL preset of the scale with every pair of actor and critic depths of the grid.
@@ -15,6 +16,7 @@ finished ones are skipped. Writes `<out>/<scale>/results.json`, `results.md`,
 
 from pathlib import Path
 
+import depth_sweep
 import numpy as np
 import sweep
 
@@ -28,6 +30,10 @@ def _grid(depths: tuple[int, ...]) -> dict:
 LABELS = ["actor_depth", "critic_depth"]
 SCALES = {
     "cpu": sweep.Scale("point", {}, 5, _grid((4, 8, 16)), LABELS),
+    # The maze and budget of the depth sweep's `cpu-u5`, where depth 16 reaches what depth 4
+    # does not while both critics draw equally geodesic value maps: which network's depth
+    # does it take? Its diagonal pairs are that sweep's d4 and d16 runs (same configuration).
+    "cpu-u5": sweep.Scale("point", depth_sweep.SCALES["cpu-u5"].common, 5, _grid((4, 16)), LABELS),
     "paper": sweep.Scale("ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64)), LABELS),
 }
 
