@@ -17,6 +17,7 @@ import numpy as np
 
 from deepcrl.train import load_history, metrics as M, run_ended
 from deepcrl.train._cli import bootstrap_interval
+from deepcrl.train._files import atomic_write_text
 
 
 def summarise(directory: Path, target: float) -> dict:
@@ -70,7 +71,7 @@ def main() -> None:
             f"{' '.join(f'{x:.0%}' for x in r['final'])} |"
         )
     table = "\n".join(lines) + "\n"
-    (args.out / "runs.md").write_text(table)
+    atomic_write_text(args.out / "runs.md", table)
     print(table)
     _plot(rows, args.out / "runs.png", args.target, args.title)
 

@@ -14,7 +14,6 @@ their last step (stuck at a wall, or on the way when time ran out). Writes
 """
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 import sweep
 
 from deepcrl.train import eval_keys, load_run, metrics as M
-from deepcrl.train._files import atomic_write_text, file_lock
+from deepcrl.train._files import update_json
 
 
 def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
@@ -100,10 +99,8 @@ def main() -> dict:
         result[s.name] = missed_goals(s, out, seeds)
         for seed in result[s.name]:
             print(line(s.name, seed))
-    path = out / "missed_goals.json"
-    with file_lock(out / ".missed_goals.lock"):  # the other settings' entries stay
-        earlier = json.loads(path.read_text()) if path.exists() else {}
-        atomic_write_text(path, json.dumps({**earlier, **result}, indent=1))
+    # The other settings' entries stay.
+    update_json(out / "missed_goals.json", lambda earlier: {**earlier, **result}, empty={})
     return result
 
 

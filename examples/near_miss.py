@@ -21,7 +21,6 @@ time fixes. Writes `<out>/near_miss.json`.
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import equinox as eqx
@@ -32,6 +31,7 @@ import point_seeds
 
 from deepcrl.envs import Maze
 from deepcrl.train import load_run
+from deepcrl.train._files import atomic_write_text, to_json
 from deepcrl.train._plots import farthest_goal
 
 POINTS = 81
@@ -96,7 +96,7 @@ def main() -> None:
               f"{'  (near miss)' if r['near_miss'] else ''}")  # fmt: skip
     out = Path(args.out or args.run)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "near_miss.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(out / "near_miss.json", to_json(result))
 
 
 if __name__ == "__main__":

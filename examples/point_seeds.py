@@ -21,7 +21,6 @@ seed) and `<out>/results.json`, `<out>/results.md`, `<out>/point_seeds.png`.
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import equinox as eqx
@@ -45,6 +44,7 @@ from deepcrl.train import (
     run_ended,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
+from deepcrl.train._files import update_json
 
 LEARNERS = {"crl": (train_crl.PRESETS, CRL), "td": (train_td.PRESETS, TD)}
 VARIANTS = {
@@ -204,11 +204,15 @@ def _line(d: dict) -> str:
 
 
 def _write(out: Path, row: dict) -> None:
-    path = out / "results.json"
-    rows = json.loads(path.read_text()) if path.exists() else []
-    rows = [r for r in rows if (r["learner"], r["variant"]) != (row["learner"], row["variant"])]
-    rows.append(row)
-    path.write_text(json.dumps(rows, indent=1))
+    def merge(earlier: list[dict]) -> list[dict]:
+        key = (row["learner"], row["variant"])
+        return [r for r in earlier if (r["learner"], r["variant"]) != key] + [row]
+
+    rows = update_json(out / "results.json", merge, empty=[], derived={"results.md": _table})
+    _plot(out, rows)
+
+
+def _table(rows: list[dict]) -> str:
     lines = [
         "| learner | variant | evaluation | final success, mean (95% CI) | seeds ≥ 95% | "
         "time at goal | per seed |",
@@ -230,8 +234,7 @@ def _write(out: Path, row: dict) -> None:
                 f"({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%}) | {s['holding']}/{len(s['per_seed'])}"
                 f" | {time} | {' '.join(f'{x:.0%}' for x in s['per_seed'])} |"
             )
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    _plot(out, rows)
+    return "\n".join(lines) + "\n"
 
 
 def _plot(out: Path, rows: list[dict]) -> None:

@@ -21,7 +21,6 @@ success rate alone cannot tell "reaches the nearest far goal only" from "reaches
 sometimes"; this can.
 """
 
-import json
 from pathlib import Path
 
 import jax
@@ -30,7 +29,7 @@ import sweep
 
 from deepcrl.train import load_run, seed_keys
 from deepcrl.train._cli import bootstrap_interval
-from deepcrl.train._files import atomic_write_text, file_lock
+from deepcrl.train._files import update_json
 
 EPISODES_PER_SEED = 512
 
@@ -106,15 +105,17 @@ def by_distance(
                 }
             )
     path = out / "by_distance.json"
-    with file_lock(out / ".by_distance.lock"):
-        analysed = {r["name"] for r in rows}
-        earlier = json.loads(path.read_text()) if path.exists() else []
-        rows = [r for r in earlier if r["name"] not in analysed] + rows
-        rows.sort(key=lambda r: (r["actor_depth"], r["name"], r["goal_distance"]))
-        if not rows:
-            return rows  # nothing analysed, now or before
-        atomic_write_text(path, json.dumps(rows, indent=1))
-    atomic_write_text(out / "by_distance.md", _distance_table(rows))
+    if not rows and not path.exists():
+        return rows  # nothing analysed, now or before
+    analysed = {r["name"] for r in rows}
+
+    def merge(earlier: list[dict]) -> list[dict]:
+        every = [r for r in earlier if r["name"] not in analysed] + rows
+        return sorted(every, key=lambda r: (r["actor_depth"], r["name"], r["goal_distance"]))
+
+    rows = update_json(path, merge, empty=[], derived={"by_distance.md": _distance_table})
+    if not rows:
+        return rows
     print(_distance_table(rows))
     _plot_by_distance(rows, out / "stitching_by_distance.png", scale)
     return rows

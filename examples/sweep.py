@@ -33,7 +33,7 @@ from deepcrl.train import (
     run_ended,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import atomic_write_text, checkpoint_dirs, file_lock
+from deepcrl.train._files import atomic_write_text, checkpoint_dirs, update_json
 from deepcrl.train._run import run_identity
 
 PARTS = ("learner", "env", "train", "run")
@@ -342,22 +342,24 @@ def summarise(s: Setting, history: list[dict], *, seeds: int, diverged: bool = F
 def write(out: Path, rows: list[dict]) -> list[dict]:
     """Merge `rows` into `<out>/results.json` by name (other rows stay) and write the table
     `<out>/results.md`. Returns every row, in the file's order."""
-    out.mkdir(parents=True, exist_ok=True)
-    with file_lock(out / ".results.lock"):  # another sweep's read-merge-write would drop ours
-        merged = {r["name"]: r for r in read(out)}
+    path = out / "results.json"
+
+    def merge(earlier: list) -> list[dict]:
+        merged = {r["name"]: r for r in _ours(earlier, path)}
         merged.update({r["name"]: r for r in rows})
-        every = list(merged.values())
-        # Each file is replaced whole: a kill leaves the previous one.
-        atomic_write_text(out / "results.json", json.dumps(every, indent=1))
-        atomic_write_text(out / "results.md", table(every))
-    return every
+        return list(merged.values())
+
+    return update_json(path, merge, empty=[], derived={"results.md": table})
 
 
 def read(out: Path) -> list[dict]:
     """The rows of `<out>/results.json` (rows without a name, from another script, are
     left out with a message)."""
     path = out / "results.json"
-    rows = json.loads(path.read_text()) if path.exists() else []
+    return _ours(json.loads(path.read_text()) if path.exists() else [], path)
+
+
+def _ours(rows: list, path: Path) -> list[dict]:
     ours = [r for r in rows if isinstance(r, dict) and "name" in r and "curve" in r]
     if len(ours) < len(rows):
         print(f"{path}: {len(rows) - len(ours)} rows not written by a sweep are left out.")

@@ -17,7 +17,6 @@ variant's median seed side by side, and every seed's two correlations).
 """
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from scipy.stats import spearmanr
 from deepcrl.envs import Layout, Maze
 from deepcrl.train import Trainer, TrainState, metrics as M
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import atomic_write_text, file_lock, to_json
+from deepcrl.train._files import update_json
 from deepcrl.train._plots import _image_extent, draw_walls, farthest_goal
 
 RESOLUTION = 64
@@ -152,13 +151,19 @@ def write(rows: list[dict], out: Path, order: Callable[[dict], Any] | None = Non
     """Merge `rows` by name into `<out>/value_maps.json` (rows of other runs stay), then
     write the table `value_maps.md` and the figure `value_maps.png` of every row, sorted
     by `order(row)` when given."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "value_maps.json"
-    with file_lock(out / ".value_maps.lock"):  # another sweep's read-merge-write would drop ours
-        merged = {r["variant"]: r for r in (json.loads(path.read_text()) if path.exists() else [])}
+
+    def merge(earlier: list[dict]) -> list[dict]:
+        merged = {r["variant"]: r for r in earlier}
         merged.update({r["variant"]: r for r in rows})
-        every = sorted(merged.values(), key=order) if order else list(merged.values())
-        atomic_write_text(path, to_json(every))
+        return sorted(merged.values(), key=order) if order else list(merged.values())
+
+    every = update_json(out / "value_maps.json", merge, empty=[], derived={"value_maps.md": _table})
+    print(_table(every))
+    _plot(every, out / "value_maps.png")
+    return every
+
+
+def _table(every: list[dict]) -> str:
     lines = [
         "| variant | ρ(V, −geodesic) | ρ(V, −Euclidean) | difference | per seed: ρ geodesic / "
         "ρ Euclidean / final success |",
@@ -177,11 +182,7 @@ def write(rows: list[dict], out: Path, order: Callable[[dict], Any] | None = Non
         f"\nGoal cell {every[0]['goal_cell']}, {every[0]['points']} free grid points; "
         f"ρ(−geodesic, −Euclidean) itself: {every[0]['geodesic_vs_euclidean']:.2f}."
     )
-    table = "\n".join(lines) + "\n"
-    atomic_write_text(out / "value_maps.md", table)
-    print(table)
-    _plot(every, out / "value_maps.png")
-    return every
+    return "\n".join(lines) + "\n"
 
 
 def _plot(rows: list[dict], path: Path) -> None:

@@ -38,7 +38,7 @@ from deepcrl.train import (
     run_ended,
     seed_keys,
 )
-from deepcrl.train._files import checkpoint_dirs, run_lock
+from deepcrl.train._files import checkpoint_dirs, run_lock, update_json
 from deepcrl.train._run import _advance, _check_divergence, _init
 
 from .helpers import TINY_FLAGS, tree_allclose
@@ -602,6 +602,10 @@ REUSED_RUNS = [
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
         for d in (4, 8, 16)
     ),
+    *(
+        (("actor_critic_depth", "cpu-u5", f"a{d}-c{d}"), ("depth_sweep", "cpu-u5", f"d{d}"))
+        for d in (4, 16)
+    ),
 ]
 
 
@@ -671,6 +675,29 @@ def test_sweeps_sharing_an_out_directory_keep_each_others_rows(tmp_path):
     expected = sorted(f"w{k}-{i}" for k in range(4) for i in range(25))
     assert sorted(r["name"] for r in rows) == expected
     assert (tmp_path / "results.md").read_text().count("\n") == 2 + 100
+
+
+def test_update_json_sets_a_damaged_file_aside_and_rewrites_what_derives_from_it(tmp_path):
+    path = tmp_path / "results.json"
+
+    def add(row):
+        return lambda rows: [*rows, row]
+
+    def count(rows):
+        return f"{len(rows)} rows"
+
+    assert update_json(path, add("a"), empty=[], derived={"results.md": count}) == ["a"]
+    assert update_json(path, add("b"), empty=[], derived={"results.md": count}) == ["a", "b"]
+    assert (tmp_path / "results.md").read_text() == "2 rows"
+    for aside in ["results.json.damaged", "results.json.damaged-1"]:  # the first one stays
+        path.write_text('[{"name": "a"}, {"na')  # torn by a writer that is not atomic
+        with pytest.warns(UserWarning, match=r"does not parse as JSON.*" + aside):
+            assert update_json(path, add("c"), empty=[]) == ["c"]
+        assert (tmp_path / aside).read_text() == '[{"name": "a"}, {"na'
+    assert update_json(path, add("d"), empty=[], derived={"results.md": count}) == ["c", "d"]
+    assert (tmp_path / "results.md").read_text() == "2 rows" and not path.with_suffix(
+        ".tmp"
+    ).exists()
 
 
 def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):

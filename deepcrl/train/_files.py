@@ -11,11 +11,13 @@ complete.
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
 import math
 import os
 import shutil
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,48 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def update_json(
+    path: Path,
+    update: Callable[[Any], Any],
+    *,
+    empty: Any,
+    derived: Mapping[str, Callable[[Any], str]] | None = None,
+) -> Any:
+    """Replace the JSON file `path` by `update(content)` (`empty` when there is no file
+    yet) and rewrite the text files `derived` from the new content beside it (e.g.
+    `{"results.md": table}`); returns the new content.
+
+    Every file is written atomically, and all of it happens under a lock beside `path`,
+    so processes updating one file take turns and none drops what another added. A file
+    that does not parse is moved aside to `<name>.damaged` (with a warning), never
+    overwritten: what it held can still be recovered by hand.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(path.with_name(f".{path.stem}.lock")):
+        new = update(_read_json_or_set_aside(path, empty))
+        atomic_write_text(path, to_json(new))
+        for name, render in (derived or {}).items():
+            atomic_write_text(path.with_name(name), render(new))
+    return new
+
+
+def _read_json_or_set_aside(path: Path, empty: Any) -> Any:
+    if not path.exists():
+        return empty
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        # An earlier damaged copy stays, too: the first free name of .damaged, .damaged-1, …
+        names = (f"{path.name}.damaged" + (f"-{k}" if k else "") for k in itertools.count())
+        aside = next(p for p in map(path.with_name, names) if not p.exists())
+        os.replace(path, aside)
+        warnings.warn(
+            f"{path} does not parse as JSON ({e}); moved aside to {aside.name}, starting anew.",
+            stacklevel=3,
+        )
+        return empty
 
 
 @contextlib.contextmanager
