@@ -634,6 +634,7 @@ COMMITTED_SWEEPS = {
     "ablations_u4": ("ablations", "cpu-u4"),
     "batch_depth": ("batch_depth", "cpu"),
     "actor_critic_depth": ("actor_critic_depth", "cpu"),
+    "actor_critic_depth_u5": ("actor_critic_depth", "cpu-u5"),
     "stitching": ("stitching", "cpu"),
 }
 # Run folders kept beside a sweep's that its command did not make (the docs name theirs).
