@@ -10,8 +10,10 @@ The CRL preset of the scale with every pair of actor and critic depths of the gr
 
 Every pair is a vmapped multi-seed run in `<out>/<scale>/a<actor>-c<critic>/`, resumable;
 finished ones are skipped. Writes `<out>/<scale>/results.json`, `results.md`,
-`actor_critic_depth.png` (success against critic depth, and the learning curves) and
-`actor_critic_grid.png` (the grid: mean success and seeds at 95% or more per pair).
+`actor_critic_depth.png` (success against critic depth, and the learning curves),
+`actor_critic_grid.png` (the grid: mean success and seeds at 95% or more per pair) and
+the critics' value maps for the farthest goal (`value_maps.json`, `.md`, `.png`, as the
+depth sweep's) of the pairs it trained.
 """
 
 from pathlib import Path
@@ -84,4 +86,4 @@ def plot_grid(rows: list[dict], path: Path, scale: sweep.Scale, title: str) -> n
 
 
 if __name__ == "__main__":
-    sweep.main(__doc__, SCALES, plot, "runs/actor_critic_depth")
+    sweep.main(__doc__, SCALES, plot, "runs/actor_critic_depth", analyse=depth_sweep.maps)

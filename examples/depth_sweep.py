@@ -112,15 +112,16 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
 
 
 def maps(settings: list[sweep.Setting], out: Path, scale: sweep.Scale, seeds: int) -> list[dict]:
-    """The value maps of every finished setting that keeps its checkpoints (the rows of
-    earlier runs of the script, or copied with `--from`, stay)."""
+    """The value maps of every finished setting that keeps its checkpoints, in the order of
+    the scale's labels (the rows of earlier runs of the script, or copied with `--from`,
+    stay)."""
     rows = []
     for s in settings:
         if sweep.loadable(s, out):
             state, history = load_run(s.trainer, sweep.run_config_of(s, out, seeds))
             rows.append(value_maps.value_maps_of(s.name, dict(s.labels), s.trainer, state, history))
-    by_size = lambda r: (r["settings"]["actor_depth"], r["settings"]["actor_width"])  # noqa: E731
-    return value_maps.write(rows, out, by_size) if rows else []
+    by_labels = lambda r: tuple(r["settings"][k] for k in scale.labels)  # noqa: E731
+    return value_maps.write(rows, out, by_labels) if rows else []
 
 
 if __name__ == "__main__":
