@@ -696,9 +696,15 @@ def test_update_json_sets_a_damaged_file_aside_and_rewrites_what_derives_from_it
             assert update_json(path, add("c"), empty=[]) == ["c"]
         assert (tmp_path / aside).read_text() == '[{"name": "a"}, {"na'
     assert update_json(path, add("d"), empty=[], derived={"results.md": count}) == ["c", "d"]
-    assert (tmp_path / "results.md").read_text() == "2 rows" and not path.with_suffix(
-        ".tmp"
-    ).exists()
+    assert (tmp_path / "results.md").read_text() == "2 rows"
+    # Nothing else: the atomic writes' temporary files were all renamed into place.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".results.lock",
+        "results.json",
+        "results.json.damaged",
+        "results.json.damaged-1",
+        "results.md",
+    ]
 
 
 def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
