@@ -33,7 +33,7 @@ from deepcrl.train import (
     run_ended,
 )
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
-from deepcrl.train._files import atomic_write_text, checkpoint_dirs, update_json
+from deepcrl.train._files import atomic_write_text, checkpoint_dirs, read_json, update_json
 from deepcrl.train._run import run_identity
 
 PARTS = ("learner", "env", "train", "run")
@@ -354,9 +354,9 @@ def write(out: Path, rows: list[dict]) -> list[dict]:
 
 def read(out: Path) -> list[dict]:
     """The rows of `<out>/results.json` (rows without a name, from another script, are
-    left out with a message)."""
+    left out with a message; a damaged file is set aside with a warning)."""
     path = out / "results.json"
-    return _ours(json.loads(path.read_text()) if path.exists() else [], path)
+    return _ours(read_json(path, empty=[]), path)
 
 
 def _ours(rows: list, path: Path) -> list[dict]:

@@ -38,7 +38,7 @@ from deepcrl.train import (
     run_ended,
     seed_keys,
 )
-from deepcrl.train._files import checkpoint_dirs, run_lock, update_json
+from deepcrl.train._files import checkpoint_dirs, read_json, run_lock, update_json
 from deepcrl.train._run import _advance, _check_divergence, _init
 
 from .helpers import TINY_FLAGS, tree_allclose
@@ -705,6 +705,19 @@ def test_update_json_sets_a_damaged_file_aside_and_rewrites_what_derives_from_it
         "results.json.damaged-1",
         "results.md",
     ]
+
+
+def test_a_sweep_reads_a_damaged_results_file_as_empty_and_keeps_it(tmp_path, examples):
+    sweep = examples("sweep")
+    assert sweep.read(tmp_path) == []  # no file yet
+    (tmp_path / "results.json").write_text('[{"name": "d4", "cur')
+    with pytest.warns(UserWarning, match="results.json.damaged"):
+        assert sweep.read(tmp_path) == []
+    assert (tmp_path / "results.json.damaged").read_text() == '[{"name": "d4", "cur'
+    assert not (tmp_path / "results.json").exists()
+    row = {"name": "d4", "curve": {}}
+    update_json(tmp_path / "results.json", lambda rows: [*rows, row], empty=[])
+    assert sweep.read(tmp_path) == read_json(tmp_path / "results.json", empty=None) == [row]
 
 
 def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):

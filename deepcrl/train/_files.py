@@ -113,6 +113,16 @@ def update_json(
     return new
 
 
+def read_json(path: Path, *, empty: Any) -> Any:
+    """The content of the JSON file `path` (`empty` when there is none), read under the
+    lock `update_json` takes, so never half-written. A file that does not parse is moved
+    aside to `<name>.damaged` with a warning, as `update_json` does, and `empty` returned."""
+    if not path.exists():
+        return empty
+    with file_lock(path.with_name(f".{path.stem}.lock")):
+        return _read_json_or_set_aside(path, empty)
+
+
 def _read_json_or_set_aside(path: Path, empty: Any) -> Any:
     if not path.exists():
         return empty
