@@ -7,6 +7,7 @@ width at a comparable cost.
     python examples/depth_sweep.py --scale cpu-big    # big maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale cpu-big-long   # the same at 2× the env steps
     python examples/depth_sweep.py --scale cpu-u5     # point U5-maze, the long budget
+    python examples/depth_sweep.py --scale cpu-large  # OGBench large maze, the same budget
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -83,6 +84,16 @@ SCALES = {
     "cpu-u5": sweep.Scale(
         "point",
         {"layout": "u5_maze", "episode_length": 300, "total_env_steps": 1_536_000},
+        5,
+        MAZE_GRID,
+        LABELS,
+    ),
+    # OGBench's large maze: branches and dead ends, the first task's start and the goals of
+    # the other four tasks, 8, 13, 15 and 15 cells away (the fifth's goal is that start).
+    # The U5-maze's episode length and budget, its longest way being one cell shorter.
+    "cpu-large": sweep.Scale(
+        "point",
+        {"layout": "large", "episode_length": 300, "total_env_steps": 1_536_000},
         5,
         MAZE_GRID,
         LABELS,
