@@ -8,6 +8,7 @@ width at a comparable cost.
     python examples/depth_sweep.py --scale cpu-big-long   # the same at 2× the env steps
     python examples/depth_sweep.py --scale cpu-u5     # point U5-maze, the long budget
     python examples/depth_sweep.py --scale cpu-large  # OGBench large maze, the same budget
+    python examples/depth_sweep.py --scale cpu-large-uniform  # the same, starts anywhere
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -94,6 +95,21 @@ SCALES = {
     "cpu-large": sweep.Scale(
         "point",
         {"layout": "large", "episode_length": 300, "total_env_steps": 1_536_000},
+        5,
+        MAZE_GRID,
+        LABELS,
+    ),
+    # Both depths reach only one goal of four on `cpu-large`, stalled behind walls: do
+    # training starts and goals spread over the whole maze (evaluation unchanged) let the
+    # collected trajectories find the ways round them?
+    "cpu-large-uniform": sweep.Scale(
+        "point",
+        {
+            "layout": "large",
+            "start_goal": "uniform",
+            "episode_length": 300,
+            "total_env_steps": 1_536_000,
+        },
         5,
         MAZE_GRID,
         LABELS,
