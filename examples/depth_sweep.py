@@ -99,9 +99,9 @@ SCALES = {
         MAZE_GRID,
         LABELS,
     ),
-    # Both depths reach only one goal of four on `cpu-large`, stalled behind walls: do
-    # training starts and goals spread over the whole maze (evaluation unchanged) let the
-    # collected trajectories find the ways round them?
+    # Both depths reach only one goal of four on `cpu-large`, stalled behind walls, with
+    # Euclidean value maps: training starts and goals spread over the whole maze (evaluation
+    # unchanged) tell whether the collected trajectories' coverage is what is missing.
     "cpu-large-uniform": sweep.Scale(
         "point",
         {
