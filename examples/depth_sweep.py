@@ -43,6 +43,10 @@ def _net(depth: int, width: int) -> dict:
 LABELS = ["actor_depth", "actor_width"]
 # The larger mazes' grid: depths 4, 8, 16 at width 128, and depth 4 with depth 16's parameters.
 MAZE_GRID = {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)}
+# OGBench's large maze: branches and dead ends, the first task's start and the goals of the
+# other four tasks, 8, 13, 15 and 15 cells away (the fifth's goal is that start). The U5-maze's
+# episode length and budget, its longest way being one cell shorter.
+LARGE = {"layout": "large", "episode_length": 300, "total_env_steps": 1_536_000}
 SCALES = {
     "cpu": sweep.Scale(
         "point",
@@ -89,30 +93,12 @@ SCALES = {
         MAZE_GRID,
         LABELS,
     ),
-    # OGBench's large maze: branches and dead ends, the first task's start and the goals of
-    # the other four tasks, 8, 13, 15 and 15 cells away (the fifth's goal is that start).
-    # The U5-maze's episode length and budget, its longest way being one cell shorter.
-    "cpu-large": sweep.Scale(
-        "point",
-        {"layout": "large", "episode_length": 300, "total_env_steps": 1_536_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
+    "cpu-large": sweep.Scale("point", LARGE, 5, MAZE_GRID, LABELS),
     # Both depths reach only one goal of four on `cpu-large`, stalled behind walls, with
     # Euclidean value maps: training starts and goals spread over the whole maze (evaluation
     # unchanged) tell whether the collected trajectories' coverage is what is missing.
     "cpu-large-uniform": sweep.Scale(
-        "point",
-        {
-            "layout": "large",
-            "start_goal": "uniform",
-            "episode_length": 300,
-            "total_env_steps": 1_536_000,
-        },
-        5,
-        MAZE_GRID,
-        LABELS,
+        "point", {**LARGE, "start_goal": "uniform"}, 5, MAZE_GRID, LABELS
     ),
     "paper": sweep.Scale(
         "ant",

@@ -105,12 +105,17 @@ def update_json(
     overwritten: what it held can still be recovered by hand.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(path.with_name(f".{path.stem}.lock")):
+    with file_lock(_json_lock(path)):
         new = update(_read_json_or_set_aside(path, empty))
         atomic_write_text(path, to_json(new))
         for name, render in (derived or {}).items():
             atomic_write_text(path.with_name(name), render(new))
     return new
+
+
+def _json_lock(path: Path) -> Path:
+    """The lock beside the JSON file `path` that its readers and writers take."""
+    return path.with_name(f".{path.stem}.lock")
 
 
 def read_json(path: Path, *, empty: Any) -> Any:
@@ -119,7 +124,7 @@ def read_json(path: Path, *, empty: Any) -> Any:
     aside to `<name>.damaged` with a warning, as `update_json` does, and `empty` returned."""
     if not path.exists():
         return empty
-    with file_lock(path.with_name(f".{path.stem}.lock")):
+    with file_lock(_json_lock(path)):
         return _read_json_or_set_aside(path, empty)
 
 
