@@ -39,6 +39,7 @@ from deepcrl.train import (
     seed_keys,
 )
 from deepcrl.train._files import checkpoint_dirs, read_json, run_lock, update_json
+from deepcrl.train._plots import farthest_goal
 from deepcrl.train._run import _advance, _check_divergence, _init
 
 from .helpers import TINY_FLAGS, tree_allclose
@@ -397,6 +398,56 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     assert (tmp_path / "cmp" / "runs.png").stat().st_size > 10_000
 
 
+class _Bowl(eqx.Module):
+    """A stand-in learner whose critic values actions by closeness to `best`, and whose
+    actor always proposes `own`."""
+
+    own: jax.Array
+    best: jax.Array
+
+    def act_eval(self, state, obs, goal):
+        return jnp.broadcast_to(self.own, (obs.shape[0], 2))
+
+    def value(self, state, obs, action, goal):
+        return -jnp.sum((action - self.best[None]) ** 2, axis=-1)
+
+
+def test_acting_greedily_on_the_critic_takes_its_best_candidate(examples):
+    greedy = examples("critic_greedy")
+    directions = greedy.unit_directions(4)  # +x, +y, −x, −y
+    np.testing.assert_allclose(directions, [[1, 0], [0, 1], [-1, 0], [0, -1]], atol=1e-6)
+    obs = goal = jnp.zeros((3, 2))
+    up, near_up = jnp.array([0.0, 1.0]), jnp.array([0.1, 0.9])
+    picked = greedy.CriticGreedy(_Bowl(own=-up, best=near_up), directions).act_eval(0, obs, goal)
+    np.testing.assert_allclose(picked, np.tile([0.0, 1.0], (3, 1)), atol=1e-6)
+    # The actor's own action is a candidate, and wins when the critic values it most.
+    picked = greedy.CriticGreedy(_Bowl(own=near_up, best=near_up), directions).act_eval(
+        0, obs, goal
+    )
+    np.testing.assert_allclose(picked, np.tile(near_up, (3, 1)))
+    with pytest.raises(ValueError, match="--directions must be at least 1, got 0"):
+        greedy.unit_directions(0)
+
+
+def test_the_maze_step_points_to_the_cells_one_move_closer(examples):
+    greedy = examples("critic_greedy")
+    layout = LAYOUTS["u_maze"]
+    farthest = farthest_goal(layout)
+    start = np.asarray(layout.cell_to_world(np.array(layout.start_cell)))[None] + 0.3
+    goal = np.asarray(layout.cell_to_world(np.array(farthest)))[None]
+    (steps,) = greedy.maze_steps(layout, start, goal)
+    to_goal = layout.distances(farthest)
+    d = to_goal[tuple(layout.start_cell)]
+    for vector in steps:
+        cell = np.asarray(layout.world_to_cell(start[0] + vector)).tolist()
+        assert to_goal[tuple(cell)] == d - 1
+        assert np.allclose(start[0] + vector, layout.cell_to_world(np.array(cell)))
+    # Inside the goal's cell, the step is the line to the goal.
+    (inside,) = greedy.maze_steps(layout, goal + 0.2, goal)
+    np.testing.assert_allclose(inside, [[-0.2, -0.2]], atol=1e-6)
+    assert greedy.angle(np.array([[1.0, 0.0]]), np.array([[0.0, 2.0]]))[0] == pytest.approx(90)
+
+
 def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examples, capsys):
     sweep = examples("sweep")
     preset = examples("train_crl").PRESETS["point"][1]
@@ -479,6 +530,26 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
                 c: m for c, (_, _, m) in seed["goals"].items() if m
             }
             assert {d for d, _, _ in seed["goals"].values()} <= {4, 5, 6}
+    # Where the missed episodes ended, the actor's action against the critic's best, and
+    # the episodes of acting greedily on the critic.
+    greedy = examples("critic_greedy")
+    replayed = {s.name: greedy.critic_greedy(s, tmp_path, 2, 4) for s in settings}
+    for s in settings:
+        result = replayed[s.name]
+        n = s.trainer.config.num_eval_envs
+        for seed in result["per_seed"]:
+            assert seed["success"]["actor"] == seed["logged_success"]
+            assert 0 <= seed["success"]["greedy"] <= 1
+            assert set(seed["by_goal"]["actor"]) == set(seed["by_goal"]["greedy"])
+            assert len(seed["stops"]) == round((1 - seed["success"]["actor"]) * n)
+            for stop in seed["stops"]:
+                assert stop["value_gain"] >= 0  # the actor's action is a candidate
+                assert all(0 <= a <= 180 for a in stop["to_line"] + stop["to_maze"])
+        row = greedy.summary(result)
+        assert row["stops"] == sum(len(x["stops"]) for x in result["per_seed"])
+    assert greedy.table(replayed).count("| seed10 | 4 |") == 1
+    greedy.plot(replayed, settings[0].trainer.eval_env.layout, tmp_path / "greedy.png")
+    assert (tmp_path / "greedy.png").stat().st_size > 10_000
     # A finished setting is read, not trained again; a partial sweep keeps the other rows.
     summary = (tmp_path / "seed10" / "summary.json").stat().st_mtime_ns
     again = sweep.sweep(settings[1:], tmp_path, seeds=2, progress=False)
