@@ -148,44 +148,10 @@ def critic_greedy(s: sweep.Setting, out: Path, seeds: int, directions: int) -> d
     cells = np.asarray(layout.world_to_cell(goal))
     per_seed = []
     for i in range(goal.shape[0]):
-        names = [f"{r},{c}" for r, c in cells[i].tolist()]
-        success = {
-            rule: {
-                c: float(
-                    np.mean(
-                        [
-                            hit
-                            for n, hit in zip(names, ep.success[i].tolist(), strict=True)
-                            if n == c
-                        ]
-                    )
-                )
-                for c in sorted(set(names))
-            }
-            for rule, ep in by_rule.items()
-        }
+        names = np.array([f"{r},{c}" for r, c in cells[i].tolist()])
         missed = ~np.asarray(actor.success[i], dtype=bool)
-        stops = []
-        if missed.any():
-            seed_state = jax.tree.map(lambda x, i=i: x[i] if eqx.is_array(x) else x, state.learner)
-            at = maze.observation_at(last[i, missed])  # pyright: ignore[reportAttributeAccessIssue]
-            obs, goals = maze.net_inputs(at, jnp.asarray(goal[i, missed]))
-            actions, values = (np.asarray(x) for x in _probe(greedy, seed_state, obs, goals))
-            steps = maze_steps(layout, last[i, missed], goal[i, missed])
-            line = goal[i, missed] - last[i, missed]
-            for k, cell in enumerate(np.asarray(names)[missed]):
-                to_maze = [float(angle(a[None], steps[k]).min()) for a in actions[:, k]]
-                stops.append(
-                    {
-                        "goal_cell": str(cell),
-                        "xy": [round(float(x), 3) for x in last[i, missed][k]],
-                        "actor": [round(float(x), 3) for x in actions[0, k]],
-                        "best": [round(float(x), 3) for x in actions[1, k]],
-                        "to_line": [round(float(angle(a, line[k])), 1) for a in actions[:, k]],
-                        "to_maze": [round(x, 1) for x in to_maze],
-                        "value_gain": round(float(values[1, k] - values[0, k]), 4),
-                    }
-                )
+        seed_state = jax.tree.map(lambda x, i=i: x[i] if eqx.is_array(x) else x, state.learner)
+        stops = _stops(greedy, maze, seed_state, last[i, missed], goal[i, missed], names[missed])
         per_seed.append(
             {
                 "seed": i,
@@ -193,11 +159,41 @@ def critic_greedy(s: sweep.Setting, out: Path, seeds: int, directions: int) -> d
                 # Another compiled program than the run's: the actor's replay may differ from
                 # what the run logged in the last bits of a float, so in an episode or two.
                 "logged_success": float(history[-1][M.EVAL_SUCCESS + M.PER_SEED][i]),
-                "by_goal": success,
+                "by_goal": {r: _by_goal(names, ep.success[i]) for r, ep in by_rule.items()},
                 "stops": stops,
             }
         )
     return {"setting": s.name, "directions": directions, "per_seed": per_seed}
+
+
+def _by_goal(cells: np.ndarray, hits: Array) -> dict[str, float]:
+    share = np.asarray(hits, dtype=np.float64)
+    return {c: float(share[cells == c].mean()) for c in sorted(set(cells.tolist()))}
+
+
+def _stops(
+    greedy: CriticGreedy, maze: Any, state: Any, xy: np.ndarray, goal: np.ndarray, cells: np.ndarray
+) -> list[dict]:
+    """At each spot `xy` (at rest) with its goal: the actor's action and the critic's best,
+    their angles to the straight line and to the maze's step, and the critic's value gain."""
+    if not len(xy):
+        return []
+    obs, goals = maze.net_inputs(maze.observation_at(xy), jnp.asarray(goal))
+    actions, values = (np.asarray(x) for x in _probe(greedy, state, obs, goals))
+    steps, line = maze_steps(maze.layout, xy, goal), goal - xy
+    rounded = lambda v, digits=3: [round(float(x), digits) for x in v]  # noqa: E731
+    return [
+        {
+            "goal_cell": str(cell),
+            "xy": rounded(xy[k]),
+            "actor": rounded(actions[0, k]),
+            "best": rounded(actions[1, k]),
+            "to_line": rounded(angle(actions[:, k], line[k][None]), 1),
+            "to_maze": [round(float(angle(a[None], steps[k]).min()), 1) for a in actions[:, k]],
+            "value_gain": round(float(values[1, k] - values[0, k]), 4),
+        }
+        for k, cell in enumerate(cells)
+    ]
 
 
 def summary(result: dict) -> dict:
