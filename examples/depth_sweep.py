@@ -7,7 +7,8 @@ width at a comparable cost.
     python examples/depth_sweep.py --scale cpu-big    # big maze, depths 4, 8, 16 and width 256
     python examples/depth_sweep.py --scale cpu-big-long   # the same at 2× the env steps
     python examples/depth_sweep.py --scale cpu-u5     # point U5-maze, the long budget
-    python examples/depth_sweep.py --scale cpu-large  # OGBench large maze, the same budget
+    python examples/depth_sweep.py --scale cpu-medium # OGBench medium maze, the big maze's budget
+    python examples/depth_sweep.py --scale cpu-large  # OGBench large maze, the U5-maze's budget
     python examples/depth_sweep.py --scale cpu-large-uniform  # the same, starts anywhere
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
@@ -89,6 +90,16 @@ SCALES = {
     "cpu-u5": sweep.Scale(
         "point",
         {"layout": "u5_maze", "episode_length": 300, "total_env_steps": 1_536_000},
+        5,
+        MAZE_GRID,
+        LABELS,
+    ),
+    # OGBench's medium maze, between the big maze and the large one: the first task's start
+    # and the goals of the other tasks, 4, 7, 9 and 10 cells away (the big maze's 8-11), at
+    # the big maze's budget and episode length.
+    "cpu-medium": sweep.Scale(
+        "point",
+        {"layout": "medium", "total_env_steps": 768_000},
         5,
         MAZE_GRID,
         LABELS,
