@@ -704,6 +704,7 @@ COMMITTED_SWEEPS = {
     "depth_sweep_big": ("depth_sweep", "cpu-big"),
     "depth_sweep_big_long": ("depth_sweep", "cpu-big-long"),
     "depth_sweep_u5": ("depth_sweep", "cpu-u5"),
+    "depth_sweep_medium": ("depth_sweep", "cpu-medium"),
     "depth_sweep_large": ("depth_sweep", "cpu-large"),
     "depth_sweep_large_uniform": ("depth_sweep", "cpu-large-uniform"),
     "ablations": ("ablations", "cpu"),
