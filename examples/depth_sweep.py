@@ -8,6 +8,7 @@ width at a comparable cost.
     python examples/depth_sweep.py --scale cpu-big-long   # the same at 2× the env steps
     python examples/depth_sweep.py --scale cpu-u5     # point U5-maze, the long budget
     python examples/depth_sweep.py --scale cpu-medium # OGBench medium maze, the big maze's budget
+    python examples/depth_sweep.py --scale cpu-medium-long  # the same at 2× the env steps
     python examples/depth_sweep.py --scale cpu-large  # OGBench large maze, the U5-maze's budget
     python examples/depth_sweep.py --scale cpu-large-uniform  # the same, starts anywhere
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
@@ -100,6 +101,15 @@ SCALES = {
     "cpu-medium": sweep.Scale(
         "point",
         {"layout": "medium", "total_env_steps": 768_000},
+        5,
+        MAZE_GRID,
+        LABELS,
+    ),
+    # Depth 4 never finds the way to one of `cpu-medium`'s goals: twice the env steps tell
+    # whether time makes up for depth there, as it does on the big maze.
+    "cpu-medium-long": sweep.Scale(
+        "point",
+        {"layout": "medium", "total_env_steps": 1_536_000},
         5,
         MAZE_GRID,
         LABELS,
