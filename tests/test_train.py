@@ -705,6 +705,7 @@ COMMITTED_SWEEPS = {
     "depth_sweep_big_long": ("depth_sweep", "cpu-big-long"),
     "depth_sweep_u5": ("depth_sweep", "cpu-u5"),
     "depth_sweep_medium": ("depth_sweep", "cpu-medium"),
+    "depth_sweep_medium_long": ("depth_sweep", "cpu-medium-long"),
     "depth_sweep_large": ("depth_sweep", "cpu-large"),
     "depth_sweep_large_uniform": ("depth_sweep", "cpu-large-uniform"),
     "ablations": ("ablations", "cpu"),
