@@ -25,7 +25,6 @@ directions; the others stay),
 the maze with both actions drawn where the missed episodes ended).
 """
 
-import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -304,29 +303,14 @@ def plot(results: dict, layout: Layout, path: Path) -> None:
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("experiment", help="an experiment script's name, e.g. depth_sweep")
-    parser.add_argument("--scale", default="cpu")
-    parser.add_argument("--only", nargs="+", help="only these settings of the grid")
-    parser.add_argument("--seeds", type=int, help="as the sweep was given, if it was")
-    parser.add_argument("--out", type=Path, help="the sweep's --out (default runs/<experiment>)")
+    parser = sweep.analysis_parser(__doc__)
     parser.add_argument("--directions", type=int, default=16, help="unit actions to compare")
     args = parser.parse_args()
     unit_directions(args.directions)  # a clear error before anything loads
-    experiment = __import__(args.experiment)
-    if args.scale not in experiment.SCALES:
-        parser.error(f"--scale {args.scale!r}: not one of {sorted(experiment.SCALES)}.")
+    out, seeds, settings = sweep.finished_runs(parser, args)
     enable_compilation_cache()
-    scale = experiment.SCALES[args.scale]
-    build = getattr(experiment, "settings", sweep.crl_settings)
-    settings = sweep.select(build(scale), args.only, scale)
-    out = (args.out or Path("runs") / args.experiment) / args.scale
-    seeds = scale.seeds if args.seeds is None else args.seeds
     result = {}
     for s in settings:
-        if not sweep.loadable(s, out):
-            print(f"{s.name}: no finished run with checkpoints in {out / s.name}; skipped")
-            continue
         # One entry per setting and number of directions.
         key = f"{s.name}/{args.directions}"
         result[key] = critic_greedy(s, out, seeds, args.directions)

@@ -13,7 +13,6 @@ their last step (stuck at a wall, or on the way when time ran out). Writes
 `<out>/<scale>/missed_goals.json` and prints one line per seed.
 """
 
-import argparse
 from collections import Counter
 from pathlib import Path
 
@@ -76,26 +75,10 @@ def line(name: str, seed: dict) -> str:
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("experiment", help="an experiment script's name, e.g. depth_sweep")
-    parser.add_argument("--scale", default="cpu")
-    parser.add_argument("--only", nargs="+", help="only these settings of the grid")
-    parser.add_argument("--seeds", type=int, help="as the sweep was given, if it was")
-    parser.add_argument("--out", type=Path, help="the sweep's --out (default runs/<experiment>)")
-    args = parser.parse_args()
-    experiment = __import__(args.experiment)
-    if args.scale not in experiment.SCALES:
-        parser.error(f"--scale {args.scale!r}: not one of {sorted(experiment.SCALES)}.")
-    scale = experiment.SCALES[args.scale]
-    build = getattr(experiment, "settings", sweep.crl_settings)
-    settings = sweep.select(build(scale), args.only, scale)
-    out = (args.out or Path("runs") / args.experiment) / args.scale
-    seeds = scale.seeds if args.seeds is None else args.seeds
+    parser = sweep.analysis_parser(__doc__)
+    out, seeds, settings = sweep.finished_runs(parser, parser.parse_args())
     result = {}
     for s in settings:
-        if not sweep.loadable(s, out):
-            print(f"{s.name}: no finished run with checkpoints in {out / s.name}; skipped")
-            continue
         result[s.name] = missed_goals(s, out, seeds)
         for seed in result[s.name]:
             print(line(s.name, seed))

@@ -295,6 +295,38 @@ def loadable(s: Setting, out: Path) -> bool:
     return run_ended(out / s.name) and bool(checkpoint_dirs(out / s.name))
 
 
+def analysis_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line of an analysis of a finished sweep: the experiment script's name,
+    its scale and settings, and the `--seeds` and `--out` the sweep was given."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("experiment", help="an experiment script's name, e.g. depth_sweep")
+    parser.add_argument("--scale", default="cpu")
+    parser.add_argument("--only", nargs="+", help="only these settings of the grid")
+    parser.add_argument("--seeds", type=int, help="as the sweep was given, if it was")
+    parser.add_argument("--out", type=Path, help="the sweep's --out (default runs/<experiment>)")
+    return parser
+
+
+def finished_runs(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[Path, int, list[Setting]]:
+    """For `analysis_parser`'s `args`: the sweep's folder, its seeds and the settings with a
+    run there that an analysis can load (each other one is named and skipped)."""
+    experiment = __import__(args.experiment)
+    if args.scale not in experiment.SCALES:
+        parser.error(f"--scale {args.scale!r}: not one of {sorted(experiment.SCALES)}.")
+    scale = experiment.SCALES[args.scale]
+    build = getattr(experiment, "settings", crl_settings)
+    out = (args.out or Path("runs") / args.experiment) / args.scale
+    found = []
+    for s in select(build(scale), args.only, scale):
+        if loadable(s, out):
+            found.append(s)
+        else:
+            print(f"{s.name}: no finished run with checkpoints in {out / s.name}; skipped")
+    return out, scale.seeds if args.seeds is None else args.seeds, found
+
+
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:
     """The run config that `sweep` gives setting `s` in `out` (e.g. to load its run)."""
     return dataclasses.replace(s.run, num_seeds=seeds, out_dir=str(out / s.name))
