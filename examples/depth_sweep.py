@@ -45,6 +45,13 @@ def _net(depth: int, width: int) -> dict:
 LABELS = ["actor_depth", "actor_width"]
 # The larger mazes' grid: depths 4, 8, 16 at width 128, and depth 4 with depth 16's parameters.
 MAZE_GRID = {**{f"d{d}": _net(d, 128) for d in (4, 8, 16)}, "d4-w256": _net(4, 256)}
+
+
+def _maze(**run: object) -> sweep.Scale:
+    """A larger maze's scale: the point preset with `run`'s changes, five seeds, MAZE_GRID."""
+    return sweep.Scale("point", run, 5, MAZE_GRID, LABELS)
+
+
 # OGBench's large maze: branches and dead ends, the first task's start and the goals of the
 # other four tasks, 8, 13, 15 and 15 cells away (the fifth's goal is that start). The U5-maze's
 # episode length and budget, its longest way being one cell shorter.
@@ -59,68 +66,30 @@ SCALES = {
     ),
     # A longer maze on the same preset: evaluation goals 7-10 cells from the start (the
     # U-maze's are 4-6), so twice the env steps.
-    "cpu-u4": sweep.Scale(
-        "point",
-        {"layout": "u4_maze", "total_env_steps": 768_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
+    "cpu-u4": _maze(layout="u4_maze", total_env_steps=768_000),
     # A maze with branches and dead ends: nine evaluation goals 8-11 cells from the start.
-    "cpu-big": sweep.Scale(
-        "point",
-        {"layout": "big_maze", "total_env_steps": 768_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
+    "cpu-big": _maze(layout="big_maze", total_env_steps=768_000),
     # Depths 8 and 16 levelled off together near 80% on `cpu-big` by its end: twice the
     # env steps tell whether the deeper one pulls ahead given time, and whether depth 4
     # (deep or wide) catches up.
-    "cpu-big-long": sweep.Scale(
-        "point",
-        {"layout": "big_maze", "total_env_steps": 1_536_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
+    "cpu-big-long": _maze(layout="big_maze", total_env_steps=1_536_000),
     # The paper's hardest maze for depth 4 (Ant U5-maze: time at goal 0.97 at depth 4, 61 at
     # 64): eight evaluation goals 9-16 cells along one corridor. Episodes of 300 steps keep
     # the big maze's slack over the shortest path (16 cells take at least 128 steps), and the
     # long budget, so that a depth-4 failure is not one of time.
-    "cpu-u5": sweep.Scale(
-        "point",
-        {"layout": "u5_maze", "episode_length": 300, "total_env_steps": 1_536_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
+    "cpu-u5": _maze(layout="u5_maze", episode_length=300, total_env_steps=1_536_000),
     # OGBench's medium maze, between the big maze and the large one: the first task's start
-    # and the goals of the other tasks, 4, 7, 9 and 10 cells away (the big maze's 8-11), at
-    # the big maze's budget and episode length.
-    "cpu-medium": sweep.Scale(
-        "point",
-        {"layout": "medium", "total_env_steps": 768_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
+    # and the goals of its first four tasks (the fifth's goal is that start), 4, 7, 9 and 10
+    # cells away (the big maze's 8-11), at the big maze's budget and episode length.
+    "cpu-medium": _maze(layout="medium", total_env_steps=768_000),
     # Depth 4 never finds the way to one of `cpu-medium`'s goals: twice the env steps tell
     # whether time makes up for depth there, as it does on the big maze.
-    "cpu-medium-long": sweep.Scale(
-        "point",
-        {"layout": "medium", "total_env_steps": 1_536_000},
-        5,
-        MAZE_GRID,
-        LABELS,
-    ),
-    "cpu-large": sweep.Scale("point", LARGE, 5, MAZE_GRID, LABELS),
+    "cpu-medium-long": _maze(layout="medium", total_env_steps=1_536_000),
+    "cpu-large": _maze(**LARGE),
     # Both depths reach only one goal of four on `cpu-large`, stalled behind walls, with
     # Euclidean value maps: training starts and goals spread over the whole maze (evaluation
     # unchanged) tell whether the collected trajectories' coverage is what is missing.
-    "cpu-large-uniform": sweep.Scale(
-        "point", {**LARGE, "start_goal": "uniform"}, 5, MAZE_GRID, LABELS
-    ),
+    "cpu-large-uniform": _maze(**LARGE, start_goal="uniform"),
     "paper": sweep.Scale(
         "ant",
         {"layout": "u4_maze"},
