@@ -395,6 +395,8 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     examples("compare_runs").main()
     table = (tmp_path / "cmp" / "runs.md").read_text()
     assert "| a | 240 |" in table and "| b | 160 of 240 (stopped) |" in table
+    (row_b,) = [line for line in table.splitlines() if line.startswith("| b |")]
+    assert "difference from a" in table and ("points" in row_b or "n/a (one seed)" in row_b)
     assert (tmp_path / "cmp" / "runs.png").stat().st_size > 10_000
 
 

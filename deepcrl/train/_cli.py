@@ -80,3 +80,20 @@ def bootstrap_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def bootstrap_difference(
+    values: Any, baseline: Any, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """The difference of the means of `values` and `baseline` (independent runs, one value
+    per seed each) and its percentile bootstrap interval, each run's seeds resampled on
+    their own. An interval that excludes 0 separates the two means at that level."""
+    a, b = (np.asarray(v, dtype=np.float64) for v in (values, baseline))
+    for name, v in (("values", a), ("baseline", b)):
+        if v.ndim != 1 or v.size < 2:
+            raise ValueError(f"{name} must hold one value per seed, two or more; got {v.shape}")
+    rng = np.random.default_rng(seed)
+    diffs = rng.choice(a, (resamples, a.size)).mean(1) - rng.choice(b, (resamples, b.size)).mean(1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return float(a.mean() - b.mean()), float(low), float(high)

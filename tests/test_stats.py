@@ -1,0 +1,44 @@
+"""The seed statistics the experiments report: bootstrap intervals of a mean and of a
+difference of means."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from deepcrl.train._cli import bootstrap_difference, bootstrap_interval
+
+seeds = st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=2, max_size=12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seeds)
+def test_the_interval_of_a_mean_holds_the_mean_within_the_values(values):
+    low, high = bootstrap_interval(values)
+    mean = float(np.mean(values))
+    assert min(values) - 1e-12 <= low <= mean + 1e-12 <= high + 2e-12 <= max(values) + 3e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(seeds, seeds)
+def test_the_difference_is_antisymmetric_and_its_interval_holds_it(a, b):
+    diff, low, high = bootstrap_difference(a, b)
+    assert diff == pytest.approx(np.mean(a) - np.mean(b), abs=1e-12)
+    assert low <= diff + 1e-9 and diff - 1e-9 <= high
+    assert -1.0 - 1e-12 <= low <= high <= 1.0 + 1e-12
+    back, back_low, back_high = bootstrap_difference(b, a, seed=1)
+    assert back == pytest.approx(-diff, abs=1e-12)
+
+
+def test_the_difference_separates_runs_apart_and_not_runs_alike():
+    rng = np.random.default_rng(0)
+    low_run, high_run = rng.uniform(0.6, 0.8, 10), rng.uniform(0.9, 1.0, 10)
+    _, low, high = bootstrap_difference(high_run, low_run)
+    assert 0 < low < high
+    _, low, high = bootstrap_difference(low_run, rng.permutation(low_run))
+    assert low < 0 < high
+
+
+@pytest.mark.parametrize("bad", [[0.5], [[0.5, 0.6], [0.7, 0.8]], []])
+def test_the_difference_needs_two_seeds_a_run(bad):
+    with pytest.raises(ValueError, match="one value per seed"):
+        bootstrap_difference(bad, [0.1, 0.2])
