@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deepcrl.train import load_history, metrics as M, run_ended
-from deepcrl.train._cli import bootstrap_difference, bootstrap_interval
+from deepcrl.train._cli import bootstrap_interval, difference_text
 from deepcrl.train._files import atomic_write_text
 
 
@@ -62,14 +62,15 @@ def main() -> None:
     first = labels[0]
     lines = [
         "| run | env steps | last evaluation: success, mean (95% CI) | difference from "
-        f"{first} (95% CI) | seeds ≥ {args.target:.0%} | worst of last 5, per seed | per seed |",
+        f"{first}, points (95% CI) | seeds ≥ {args.target:.0%} | worst of last 5, per seed "
+        "| per seed |",
         "|---|---|---|---|---|---|---|",
     ]
     for label, r in rows.items():
         got = f"{r['env_steps']:,}" + ("" if r["finished"] else f" of {r['budget']:,} (stopped)")
         lines.append(
             f"| {label} | {got} | {r['mean']:.1%} ({r['ci95'][0]:.1%}–{r['ci95'][1]:.1%}) | "
-            f"{_difference(r['final'], rows[first]['final']) if label != first else '—'} | "
+            f"{difference_text(r['final'], rows[first]['final']) if label != first else '—'} | "
             f"{r['holding']}/{r['final'].size} | "
             f"{' '.join(f'{x:.0%}' for x in r['worst_of_last5'])} | "
             f"{' '.join(f'{x:.0%}' for x in r['final'])} |"
@@ -78,14 +79,6 @@ def main() -> None:
     atomic_write_text(args.out / "runs.md", table)
     print(table)
     _plot(rows, args.out / "runs.png", args.target, args.title)
-
-
-def _difference(values: np.ndarray, baseline: np.ndarray) -> str:
-    """`values`' mean minus `baseline`'s, in points, with its interval ("n/a" for one seed)."""
-    if min(values.size, baseline.size) < 2:
-        return "n/a (one seed)"
-    diff, low, high = bootstrap_difference(values, baseline)
-    return f"{diff * 100:+.1f} ({low * 100:+.1f} to {high * 100:+.1f}) points"
 
 
 def _plot(rows: dict, path: Path, target: float, title: str) -> None:

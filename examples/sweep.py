@@ -32,7 +32,7 @@ from deepcrl.train import (
     run,
     run_ended,
 )
-from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
+from deepcrl.train._cli import bootstrap_interval, difference_text, enable_compilation_cache
 from deepcrl.train._files import atomic_write_text, checkpoint_dirs, read_json, update_json
 from deepcrl.train._run import run_identity
 
@@ -399,12 +399,15 @@ def _ours(rows: list, path: Path) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown: one line per setting, its labels, then success and time at goal."""
+    """Markdown: one line per setting, its labels, then success (and its difference from
+    the first setting's, with a bootstrap interval) and time at goal."""
     labels = [k for k in rows[0] if k not in _NOT_LABELS] if rows else []
+    first = rows[0] if rows else None
     lines = [
         "| " + " | ".join(labels) + " | env steps | final success, mean (95% CI) | per seed "
+        f"| difference from {first['name'] if first else ''}, points (95% CI) "
         "| time at goal (95% CI) |",
-        "|" + "---|" * (len(labels) + 4),
+        "|" + "---|" * (len(labels) + 5),
     ]
     for r in rows:
         s, t = r[M.EVAL_SUCCESS], r[M.EVAL_TIME_AT_GOAL]
@@ -415,6 +418,9 @@ def table(rows: list[dict]) -> str:
             f"{r['env_steps']:,}",
             success,
             " ".join(f"{x:.0%}" for x in s["per_seed"]),
+            "—"
+            if r is first
+            else difference_text(s["per_seed"], first[M.EVAL_SUCCESS]["per_seed"]),
             f"{t['mean']:.0f} ({t['ci95'][0]:.0f}–{t['ci95'][1]:.0f})",
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -396,7 +396,7 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     table = (tmp_path / "cmp" / "runs.md").read_text()
     assert "| a | 240 |" in table and "| b | 160 of 240 (stopped) |" in table
     (row_b,) = [line for line in table.splitlines() if line.startswith("| b |")]
-    assert "difference from a" in table and ("points" in row_b or "n/a (one seed)" in row_b)
+    assert "difference from a" in table and (" to " in row_b or "n/a (one seed)" in row_b)
     assert (tmp_path / "cmp" / "runs.png").stat().st_size > 10_000
 
 
@@ -564,6 +564,8 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
         table.startswith("| seed | depth | env steps |")
         and table.count("| 4 | 240 |") == table.count("| 4 | 400 |") == 1
     )
+    (second,) = [line for line in table.splitlines() if "| 4 | 400 |" in line]
+    assert "difference from seed0" in table and (" to " in second or "n/a" in second)
     # A sweep extended in a fresh folder from committed results (`--from`): what the folder
     # lacks is copied; a run copied without its checkpoints (as docs/results keeps them) is
     # read, not trained, and the analyses keep its rows beside those of the runs they load.

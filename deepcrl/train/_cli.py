@@ -97,3 +97,12 @@ def bootstrap_difference(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(diffs, [tail, 100 - tail])
     return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def difference_text(values: Any, baseline: Any) -> str:
+    """`bootstrap_difference` for a table, in points: "+10.3 (−0.6 to +21.9)", or "n/a"
+    where a run has one seed."""
+    if min(np.size(values), np.size(baseline)) < 2:
+        return "n/a (one seed)"
+    diff, low, high = bootstrap_difference(values, baseline)
+    return f"{diff * 100:+.1f} ({low * 100:+.1f} to {high * 100:+.1f})"
