@@ -710,6 +710,7 @@ COMMITTED_SWEEPS = {
     "depth_sweep_u5": ("depth_sweep", "cpu-u5"),
     "depth_sweep_medium": ("depth_sweep", "cpu-medium"),
     "depth_sweep_medium_long": ("depth_sweep", "cpu-medium-long"),
+    "depth_sweep_medium_10seeds": ("depth_sweep", "cpu-medium", 10),  # `--seeds 10`
     "depth_sweep_large": ("depth_sweep", "cpu-large"),
     "depth_sweep_large_uniform": ("depth_sweep", "cpu-large-uniform"),
     "ablations": ("ablations", "cpu"),
@@ -730,7 +731,7 @@ def test_committed_results_are_what_their_command_makes(examples, folder):
     # command the docs name next to a number makes that number's run.
     import sweep
 
-    script, scale_name = COMMITTED_SWEEPS[folder]
+    script, scale_name, *seeds = COMMITTED_SWEEPS[folder]
     scale = examples(script).SCALES[scale_name]
     committed = Path(__file__).parents[1] / "docs" / "results" / folder
     rows = json.loads((committed / "results.json").read_text())
@@ -741,7 +742,7 @@ def test_committed_results_are_what_their_command_makes(examples, folder):
         if f"{folder}/{path.name}" in NOT_SWEPT:
             continue
         s = settings[path.name]
-        run_config = sweep.run_config_of(s, committed, scale.seeds)
+        run_config = sweep.run_config_of(s, committed, seeds[0] if seeds else scale.seeds)
         assert sweep._finished(s, run_config) == "summary", path
 
 
