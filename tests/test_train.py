@@ -711,6 +711,7 @@ COMMITTED_SWEEPS = {
     "depth_sweep_medium": ("depth_sweep", "cpu-medium"),
     "depth_sweep_medium_long": ("depth_sweep", "cpu-medium-long"),
     "depth_sweep_medium_10seeds": ("depth_sweep", "cpu-medium", 10),  # `--seeds 10`
+    "depth_sweep_medium_long_10seeds": ("depth_sweep", "cpu-medium-long", 10),
     "depth_sweep_large": ("depth_sweep", "cpu-large"),
     "depth_sweep_large_uniform": ("depth_sweep", "cpu-large-uniform"),
     "ablations": ("ablations", "cpu"),
