@@ -402,10 +402,10 @@ def table(rows: list[dict]) -> str:
     """Markdown: one line per setting, its labels, then success (and its difference from
     the first setting's, with a bootstrap interval) and time at goal."""
     labels = [k for k in rows[0] if k not in _NOT_LABELS] if rows else []
-    first = rows[0] if rows else None
+    first = rows[0] if rows else {"name": "", M.EVAL_SUCCESS: {"per_seed": []}}
     lines = [
         "| " + " | ".join(labels) + " | env steps | final success, mean (95% CI) | per seed "
-        f"| difference from {first['name'] if first else ''}, points (95% CI) "
+        f"| difference from {first['name']}, points (95% CI) "
         "| time at goal (95% CI) |",
         "|" + "---|" * (len(labels) + 5),
     ]
