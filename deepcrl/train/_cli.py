@@ -76,9 +76,17 @@ def bootstrap_interval(
     if values.size < 2:
         return float(values.mean()), float(values.mean())
     rng = np.random.default_rng(seed)
-    means = rng.choice(values, size=(resamples, values.size)).mean(axis=1)
+    return _percentile_interval(_resampled_means(values, rng, resamples), level)
+
+
+def _resampled_means(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """The means of `resamples` resamples of `values` with replacement."""
+    return rng.choice(values, size=(resamples, values.size)).mean(axis=1)
+
+
+def _percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
+    low, high = np.percentile(samples, [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -93,10 +101,8 @@ def bootstrap_difference(
         if v.ndim != 1 or v.size < 2:
             raise ValueError(f"{name} must hold one value per seed, two or more; got {v.shape}")
     rng = np.random.default_rng(seed)
-    diffs = rng.choice(a, (resamples, a.size)).mean(1) - rng.choice(b, (resamples, b.size)).mean(1)
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return float(a.mean() - b.mean()), float(low), float(high)
+    diffs = _resampled_means(a, rng, resamples) - _resampled_means(b, rng, resamples)
+    return float(a.mean() - b.mean()), *_percentile_interval(diffs, level)
 
 
 def difference_text(values: Any, baseline: Any) -> str:
