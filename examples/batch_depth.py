@@ -3,6 +3,7 @@ helps once the networks are deep.
 
     python examples/batch_depth.py                    # point U-maze (CPU)
     python examples/batch_depth.py --only d4-b64 d8-b64
+    python examples/batch_depth.py --scale cpu-medium # OGBench medium maze, batch 256 and 1024
     python examples/batch_depth.py --scale paper      # Ant U4-maze, batch 128-2048 (for a GPU)
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
@@ -29,6 +30,16 @@ def _grid(depths: tuple[int, ...], batches: tuple[int, ...]) -> dict:
 LABELS = ["actor_depth", "batch_size"]
 SCALES = {
     "cpu": sweep.Scale("point", {}, 5, _grid((4, 8), (64, 256, 1024)), LABELS),
+    # On the U-maze both depths reach the ceiling at batch 1024. OGBench's medium maze at
+    # depth_sweep's `cpu-medium` budget leaves room: there depth 4 stalls at one goal behind a
+    # wall at batch 256, and depth 8 gets past it on some seeds.
+    "cpu-medium": sweep.Scale(
+        "point",
+        {"layout": "medium", "total_env_steps": 768_000},
+        5,
+        _grid((4, 8), (256, 1024)),
+        LABELS,
+    ),
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64), (128, 512, 2048)), LABELS
     ),
