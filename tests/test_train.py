@@ -677,6 +677,10 @@ REUSED_RUNS = [
     (("batch_depth", "cpu", "d4-b256"), ("depth_sweep", "cpu", "d4")),
     (("batch_depth", "cpu", "d8-b256"), ("depth_sweep", "cpu", "d8")),
     *(
+        (("batch_depth", "cpu-medium", f"d{d}-b256"), ("depth_sweep", "cpu-medium", f"d{d}"))
+        for d in (4, 8)
+    ),
+    *(
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
         for d in (4, 8, 16)
     ),
