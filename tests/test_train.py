@@ -721,6 +721,7 @@ COMMITTED_SWEEPS = {
     "ablations": ("ablations", "cpu"),
     "ablations_u4": ("ablations", "cpu-u4"),
     "batch_depth": ("batch_depth", "cpu"),
+    "batch_depth_medium": ("batch_depth", "cpu-medium"),
     "actor_critic_depth": ("actor_critic_depth", "cpu"),
     "actor_critic_depth_u5": ("actor_critic_depth", "cpu-u5"),
     "stitching": ("stitching", "cpu"),
