@@ -135,8 +135,9 @@ def _finished(s: Setting, run_config: RunConfig) -> str | None:
     very configuration, `None` when there is (still) something to train. A directory made
     by another configuration is refused, not silently reported."""
     directory = Path(run_config.out_dir)
-    diverged = (directory / _DIVERGED).exists()
-    if not diverged and not run_ended(directory):
+    ended = run_ended(directory)  # a run trained to its end after a divergence has ended
+    diverged = not ended and (directory / _DIVERGED).exists()
+    if not diverged and not ended:
         return None  # a partial run resumes after run()'s own configuration check
     saved = json.loads((directory / "config.json").read_text())
     now = run_identity(s.trainer, run_config)  # what a resume checks, too
@@ -151,6 +152,10 @@ def _finished(s: Setting, run_config: RunConfig) -> str | None:
             f"{directory} holds a finished run of {saved['run']['total_env_steps']:,} env steps, "
             f"the setting {s.name!r} asks for {run_config.total_env_steps:,}; use another --out."
         )
+    if diverged and saved["run"]["max_loss"] != run_config.max_loss:
+        # Another divergence threshold: resume from the last good checkpoint under it.
+        (directory / _DIVERGED).unlink()
+        return None
     return "diverged" if diverged else "summary"
 
 

@@ -4,6 +4,7 @@ example scripts end to end on the same tiny configuration.
 Every run here uses one tiny configuration, so the whole file compiles its programs once."""
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import shutil
@@ -19,6 +20,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+import deepcrl.train._run as run_module
 from deepcrl.crl import CRL, CRLConfig
 from deepcrl.envs import LAYOUTS, MazeConfig
 from deepcrl.td import TD, TDConfig
@@ -212,7 +214,7 @@ def test_resumed_run_continues_exactly(tmp_path, caplog):
     assert strip(load_history(tmp_path / "b")) == strip(straight.history)
 
 
-def test_a_run_has_ended_only_once_it_reaches_its_budget(tmp_path):
+def test_a_run_has_ended_only_once_it_reaches_its_budget(tmp_path, monkeypatch):
     assert not run_ended(tmp_path)
     _run(tmp_path, 4)
     assert run_ended(tmp_path)
@@ -226,6 +228,40 @@ def test_a_run_has_ended_only_once_it_reaches_its_budget(tmp_path):
     assert not run_ended(tmp_path)
     _run(tmp_path, 8)
     assert run_ended(tmp_path) and load_history(tmp_path)[-1][M.ITERATION] == 8
+
+    # Killed while starting afresh over it, as its old files go, it has not ended.
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "write_history", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, 8, resume=False)
+    assert not run_ended(tmp_path) and not checkpoint_dirs(tmp_path)
+
+
+def test_metrics_without_a_checkpoint_are_refused_not_overwritten(tmp_path):
+    # Copied results (docs/results keeps no checkpoints) or removed checkpoints: resuming
+    # would start afresh and delete the metrics, so it is refused and every file stays.
+    _run(tmp_path, 4)
+    shutil.rmtree(tmp_path / "checkpoints")
+    files = lambda: {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}  # noqa: E731
+    before = files()
+    with pytest.raises(ValueError, match="metrics but no checkpoint.*resume=False"):
+        _run(tmp_path, 4)
+    assert files() == before and run_ended(tmp_path)
+    assert [r[M.ITERATION] for r in _run(tmp_path, 4, resume=False).history] == [4]
+
+
+def test_plots_without_matplotlib_are_refused_before_training(tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a),
+    )
+    with pytest.raises(ValueError, match="plots=True needs matplotlib"):
+        _run(tmp_path, 4, plots=True)
+    assert not tmp_path.joinpath("checkpoints").exists()
 
 
 def test_resume_refuses_another_configuration_before_reading_the_state(tmp_path):
@@ -265,6 +301,7 @@ def test_damaged_files_name_themselves_and_the_way_out(tmp_path):
     shutil.rmtree(newest)
     result = _run(tmp_path, 6)
     assert [r[M.ITERATION] for r in result.history] == [4, 6]
+    assert not (tmp_path / "checkpoints" / ".000000008.123.tmp").exists()  # a killed save's
     # A torn metrics line is named; the checkpoint's history rewrites the file on resume.
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"iteration": 8, "eval/suc')
@@ -611,6 +648,11 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     assert row["diverged"] and row[M.EVAL_SUCCESS]["per_seed"] == [0.0, 0.0]
     assert "diverged at" in sweep.table([row])
     assert sweep.sweep([exploding], tmp_path, seeds=2, progress=False) == [row]
+    # Given another divergence threshold it trains again, and its row is no longer diverged.
+    calm = dataclasses.replace(exploding, run=dataclasses.replace(exploding.run, max_loss=1e8))
+    (row,) = sweep.sweep([calm], tmp_path, seeds=2, progress=False)
+    assert not row["diverged"] and not (tmp_path / "exploding" / "diverged.json").exists()
+    assert sweep.sweep([calm], tmp_path, seeds=2, progress=False) == [row]
     # A setting another process is training is left to it: no row, no error.
     busy = dataclasses.replace(settings[0], name="busy")
     with run_lock(tmp_path / "busy"):

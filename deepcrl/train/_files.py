@@ -176,6 +176,16 @@ def checkpoint_dirs(out: Path) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
 
+def remove_stale_temporaries(out: Path) -> None:
+    """Delete the checkpoint temporaries that killed saves left behind (each one a whole
+    state, replay buffer included). Only for the holder of the run's lock: no other process
+    is saving then."""
+    root = out / CHECKPOINTS
+    if root.is_dir():
+        for tmp in root.glob(".*.tmp"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 2) -> Path:
     """Write `checkpoints/<iteration>/` atomically and keep only the newest `keep`.
 

@@ -1,4 +1,5 @@
 import dataclasses
+import importlib.util
 import json
 import shutil
 import time
@@ -14,11 +15,13 @@ import numpy as np
 
 from . import _metrics as M
 from ._files import (
+    METRICS,
     SUMMARY,
     atomic_write_text,
     checkpoint_dirs,
     load_checkpoint_state,
     read_checkpoint_meta,
+    remove_stale_temporaries,
     run_lock,
     save_checkpoint,
     to_json,
@@ -46,7 +49,8 @@ class RunConfig:
     out_dir: str = "runs/default"
     """Where metrics, checkpoints and plots go."""
     resume: bool = True
-    """Continue from `out_dir`'s checkpoint when there is one (same configuration required);
+    """Continue from `out_dir`'s checkpoint when there is one (same configuration required;
+    metrics without a checkpoint, e.g. copied results, are refused rather than overwritten);
     `False` starts afresh, deleting the directory's previous checkpoints and metrics."""
     progress: bool = True
     """Show a progress bar with rates, ETA and the latest success rate."""
@@ -142,13 +146,19 @@ def run(
 
     **Returns:** a [`RunResult`][deepcrl.train.RunResult].
 
-    **Raises:** `ValueError` before any work for a configuration that cannot run or a
-    checkpoint made by another configuration; `CheckpointError` for damaged files (the
+    **Raises:** `ValueError` before any work for a configuration that cannot run, a
+    checkpoint made by another configuration, metrics without a checkpoint to resume them
+    from, or `plots=True` without matplotlib; `CheckpointError` for damaged files (the
     message names the file and how to recover); `RunLockedError` when another run writes
     to the same directory; `DivergenceError` when losses or parameters stop being finite
     (the last good checkpoint is kept).
     """
     trainer, total_iters = _for_run(trainer, run_config)
+    if run_config.plots and importlib.util.find_spec("matplotlib") is None:
+        # Found out before the training, not after it.
+        raise ValueError(
+            "plots=True needs matplotlib: pip install 'deepcrl[examples]', or set plots=False."
+        )
     out = Path(run_config.out_dir)
     with run_lock(out):
         return _run_locked(trainer, run_config, out, total_iters, callback)
@@ -228,11 +238,17 @@ def _run_locked(
     per_iter = c.env_steps_per_iteration
     warmup = trainer.warmup_iterations
     identity = _identity(trainer, rc)
+    remove_stale_temporaries(out)  # under the lock: no other process is saving
     state, history = _start(trainer, rc, out, identity, total_iters)
+    # The summary goes before any other file changes: a kill from here on leaves a run that
+    # has not ended (a resumed one has not until it reaches its new budget).
+    (out / SUMMARY).unlink(missing_ok=True)
+    if not history:  # a fresh start: earlier files describe another run
+        for path in checkpoint_dirs(out):
+            shutil.rmtree(path, ignore_errors=True)
+        (out / "metrics.csv").unlink(missing_ok=True)
     write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
-    # A run resumed with a larger budget has not ended until it reaches the new one.
-    (out / SUMMARY).unlink(missing_ok=True)
 
     episodes = None
     bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
@@ -289,8 +305,16 @@ def _start(
     trainer: Trainer, rc: RunConfig, out: Path, identity: dict[str, Any], total_iters: int
 ) -> tuple[TrainState, list[dict[str, Any]]]:
     """A fresh state, or the last checkpoint's state and history after checking that it was
-    made by this configuration (before reading any array)."""
+    made by this configuration (before reading any array). Changes no file."""
     saved = checkpoint_dirs(out)
+    metrics = out / METRICS
+    if rc.resume and not saved and metrics.exists() and metrics.read_bytes().strip():
+        # Metrics without a checkpoint are not a run killed early (its first checkpoint is
+        # written before its first metrics), but copied results or removed checkpoints.
+        raise ValueError(
+            f"{out} holds a run's metrics but no checkpoint to resume it from; use another "
+            "out_dir, or resume=False to start afresh and delete them."
+        )
     if saved and rc.resume:
         meta = read_checkpoint_meta(out, saved[-1])
         for name, value in identity.items():
@@ -309,10 +333,6 @@ def _start(
         template = _init(trainer, seed_keys(rc.seed, rc.num_seeds))
         state = load_checkpoint_state(out, saved[-1], template)
         return state, list(meta["history"])
-    for path in saved:  # resume=False: the old files describe another run
-        shutil.rmtree(path, ignore_errors=True)
-    (out / "metrics.jsonl").unlink(missing_ok=True)
-    (out / "metrics.csv").unlink(missing_ok=True)
     return _init(trainer, seed_keys(rc.seed, rc.num_seeds)), []
 
 
