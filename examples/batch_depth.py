@@ -3,7 +3,7 @@ helps once the networks are deep.
 
     python examples/batch_depth.py                    # point U-maze (CPU)
     python examples/batch_depth.py --only d4-b64 d8-b64
-    python examples/batch_depth.py --scale cpu-medium # OGBench medium maze, batch 256 and 1024
+    python examples/batch_depth.py --scale cpu-medium # OGBench medium maze, batch 64-1024
     python examples/batch_depth.py --scale paper      # Ant U4-maze, batch 128-2048 (for a GPU)
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
@@ -37,7 +37,7 @@ SCALES = {
         "point",
         {"layout": "medium", "total_env_steps": 768_000},
         5,
-        _grid((4, 8), (256, 1024)),
+        _grid((4, 8), (64, 256, 1024)),
         LABELS,
     ),
     "paper": sweep.Scale(
