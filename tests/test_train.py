@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import equinox as eqx
 import jax
@@ -19,7 +20,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from jaxtyping import TypeCheckError
 
+import deepcrl.train._plots
 import deepcrl.train._run as run_module
 from deepcrl.crl import CRL, CRLConfig
 from deepcrl.envs import LAYOUTS, MazeConfig
@@ -152,6 +155,26 @@ def test_load_run_gives_the_last_checkpoint_to_evaluate_again(tmp_path):
         load_run(_trainer(dataclasses.replace(LEARNER, critic_width=32)), _config(tmp_path, 6))
 
 
+def test_load_run_beside_a_training_run_reads_its_newest_checkpoint(tmp_path, monkeypatch):
+    result = _run(tmp_path, 6)
+    read_meta = run_module.read_checkpoint_meta
+
+    def rotated_while_read(out, path):
+        # The run saves checkpoint 8 and removes its oldest, the one being read.
+        if path.name == "000000006":
+            shutil.copytree(path, path.with_name("000000008"))
+            shutil.rmtree(path)
+        return read_meta(out, path)
+
+    monkeypatch.setattr(run_module, "read_checkpoint_meta", rotated_while_read)
+    state, _ = load_run(_trainer(), _config(tmp_path, 8))
+    assert _same(state, result.state)
+    # A checkpoint damaged in place is reported, not skipped.
+    (tmp_path / "checkpoints" / "000000008" / "state.eqx").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="000000008.*damaged"):
+        load_run(_trainer(), _config(tmp_path, 8))
+
+
 def test_env_and_eval_env_must_agree_on_sizes():
     with pytest.raises(ValueError, match="obs_size"):
         Trainer(CRL(LEARNER), MAZE.make(), MazeConfig(body="ant").make_eval(), TRAIN)
@@ -172,6 +195,33 @@ def test_env_and_eval_env_must_agree_on_sizes():
 def test_bad_train_config_is_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(TRAIN, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(total_env_steps=0), "total_env_steps must be an integer >= 1, got 0"),
+        (dict(num_seeds=2.0), "num_seeds must be an integer >= 1, got 2.0"),
+        (dict(eval_every=True), "eval_every must be an integer >= 1, got True"),
+        (dict(seed=-1), "seed must be an integer >= 0, got -1"),
+        (dict(seed=2**32), r"seed must be below 2\*\*31, got 4294967296"),  # else seed 0's keys
+        (dict(seed="3"), "seed must be an integer >= 0, got '3'"),
+        (dict(resume="no"), "resume must be True or False, got 'no'"),
+        (dict(progress=0), "progress must be True or False, got 0"),
+        (dict(plots=None), "plots must be True or False, got None"),
+        (dict(out_dir=""), "out_dir must be a non-empty string, got ''"),
+        (dict(max_loss=float("nan")), "max_loss must be positive, got nan"),
+        (dict(max_loss=0), "max_loss must be positive, got 0"),
+    ],
+)
+def test_bad_run_config_is_rejected(kwargs, match):
+    # The checks as a caller meets them. Under this suite's type-checking hook, a value of
+    # the wrong type is stopped even before them, by jaxtyping.
+    with pytest.raises(ValueError, match=match):
+        RunConfig.__post_init__(SimpleNamespace(**dataclasses.asdict(RunConfig()) | kwargs))  # pyright: ignore[reportArgumentType]
+    with pytest.raises((ValueError, TypeCheckError)):
+        RunConfig(**kwargs)
+    RunConfig(seed=2**31 - 1, max_loss=float("inf"))  # the edges pass
 
 
 # ------------------------------------------------------------------ runs and files
@@ -196,6 +246,18 @@ def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == rows[-1]
     # Two checkpoints are kept: the newest and the one before it.
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000006", "000000008"]
+
+
+def test_a_run_killed_after_its_last_checkpoint_plots_the_same_episodes(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(
+        deepcrl.train._plots, "save_run_plots", lambda *args: drawn.append(jax.device_get(args[4]))
+    )
+    _run(tmp_path, 6, plots=True)
+    (tmp_path / "summary.json").unlink()  # killed before the plots and the summary
+    _run(tmp_path, 6, plots=True)
+    assert len(drawn) == 2 and drawn[0] is not None
+    assert tree_allclose(drawn[0], drawn[1], rtol=0, atol=0)
 
 
 def test_resumed_run_continues_exactly(tmp_path, caplog):
@@ -307,6 +369,14 @@ def test_damaged_files_name_themselves_and_the_way_out(tmp_path):
         f.write('{"iteration": 8, "eval/suc')
     with pytest.raises(CheckpointError, match="metrics.jsonl line 3"):
         load_history(tmp_path)
+    with open(tmp_path / "metrics.jsonl", "ab") as f:  # bytes that are not even UTF-8
+        f.write(b'\n{"iteration": \xff\xfe}\n')
+    with pytest.raises(CheckpointError, match="metrics.jsonl line 3"):
+        load_history(tmp_path)
+    lines = (tmp_path / "metrics.jsonl").read_bytes().splitlines()
+    (tmp_path / "metrics.jsonl").write_bytes(b"\n".join(lines[:2] + lines[-1:]))
+    with pytest.raises(CheckpointError, match="metrics.jsonl line 3.*utf-8"):
+        load_history(tmp_path)
     (tmp_path / "metrics.jsonl").write_text("")  # emptied: the checkpoint still has it all
     assert [r[M.ITERATION] for r in _run(tmp_path, 6).history] == [4, 6]
     assert len(load_history(tmp_path)) == 2
@@ -328,6 +398,17 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     bad = eqx.tree_at(lambda s: s.learner.log_alpha, state, jnp.full((2,), jnp.nan))
     with pytest.raises(DivergenceError, match="parameters"):
         _check_divergence(bad, {}, RunConfig(), tmp_path, 0, 2)
+    # So are a blown-up simulation and what it put in the replay buffer, each by name.
+    nan_first = lambda x: x.at[0].set(jnp.nan)  # noqa: E731
+    for part, name in (("env_state", "environments' state"), ("buffer", "replay buffer")):
+        leaves = jax.tree.leaves(getattr(state, part))
+        i = next(i for i, x in enumerate(leaves) if eqx.is_inexact_array(x))
+        leaf = lambda s, part=part, i=i: jax.tree.leaves(getattr(s, part))[i]  # noqa: E731
+        bad = eqx.tree_at(leaf, state, nan_first(leaf(state)))
+        with pytest.raises(DivergenceError, match=f"{name}$|{name}[^,]*;") as caught:
+            _check_divergence(bad, {}, RunConfig(), tmp_path, 0, 2)
+        assert "parameters" not in str(caught.value)
+    _check_divergence(state, {}, RunConfig(), tmp_path, 0, 2)  # a finite state passes
     json.loads((tmp_path / "config.json").read_text())  # outputs stay valid JSON
 
 
@@ -701,6 +782,7 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
 _SWEEP_WRITER = """
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 sys.path.insert(0, sys.argv[3])
 import sweep
 stat = {"mean": 1.0, "ci95": [1.0, 1.0], "per_seed": [1.0]}

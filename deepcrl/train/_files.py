@@ -206,6 +206,7 @@ def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 
         f.write(to_json(meta))
         f.flush()
         os.fsync(f.fileno())
+    _fsync_dir(tmp)  # the files' names too, before the directory is renamed into place
     if final.exists():  # the same iteration again (a rerun after a crash): replace it
         shutil.rmtree(final)
     os.rename(tmp, final)
@@ -294,11 +295,12 @@ def load_history(out_dir: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise FileNotFoundError(f"No metrics in {out_dir}: {path} does not exist.")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    # Bytes, line by line: a damaged line that is not even UTF-8 is named like any other.
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line)  # a UnicodeDecodeError is a ValueError
             if not isinstance(row, dict):
                 raise ValueError("not an object")
         except ValueError as e:

@@ -14,9 +14,11 @@ import jax.random as jr
 import numpy as np
 
 from . import _metrics as M
+from ._actor_critic import check_int
 from ._files import (
     METRICS,
     SUMMARY,
+    CheckpointError,
     atomic_write_text,
     checkpoint_dirs,
     load_checkpoint_state,
@@ -41,7 +43,7 @@ class RunConfig:
     total_env_steps: int = 1_000_000
     """Environment steps per seed (warm-up collection included)."""
     seed: int = 0
-    """Base seed; seed `s` of `num_seeds` uses `jax.random.fold_in(key(seed), s)`."""
+    """Base seed, in [0, 2**31); seed `s` of `num_seeds` uses `jax.random.fold_in(key(seed), s)`."""
     num_seeds: int = 1
     """Independent runs trained at once (vmapped in one process)."""
     eval_every: int = 10
@@ -60,11 +62,17 @@ class RunConfig:
     """A training loss above this (in magnitude) counts as divergence and stops the run."""
 
     def __post_init__(self):
-        for name in ("total_env_steps", "num_seeds", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        if not (isinstance(self.max_loss, int | float) and self.max_loss > 0):
+        for name in ("total_env_steps", "num_seeds", "eval_every", "seed"):
+            check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
+        if self.seed >= 2**31:  # keys take 32 bits: 2**32 would be seed 0 again, silently
+            raise ValueError(f"seed must be below 2**31, got {self.seed!r}.")
+        for name in ("resume", "progress", "plots"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if not isinstance(self.out_dir, str) or not self.out_dir:
+            raise ValueError(f"out_dir must be a non-empty string, got {self.out_dir!r}.")
+        ok = isinstance(self.max_loss, int | float) and not isinstance(self.max_loss, bool)
+        if not (ok and self.max_loss > 0):
             raise ValueError(f"max_loss must be positive, got {self.max_loss!r}.")
 
 
@@ -110,10 +118,21 @@ def _evaluate_fn(trainer: Trainer, state: TrainState, key: jax.Array) -> Any:
 
 
 def _all_finite(tree: Any) -> jax.Array:
-    leaves = [
-        jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))
-    ]
-    return jnp.all(jnp.stack(leaves))
+    leaves = jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves] or [jnp.bool_(True)]))
+
+
+# What a divergence check names, part by part of the state: a blown-up simulation is told
+# apart from a blown-up learner (whose losses soon follow it).
+_PARTS = {
+    "learner": "the learner's parameters or optimiser state",
+    "env_state": "the environments' state",
+    "buffer": "the replay buffer",
+}
+
+
+def _finite_parts(state: TrainState) -> dict[str, jax.Array]:
+    return {part: _all_finite(getattr(state, part)) for part in _PARTS}
 
 
 _init = eqx.filter_jit(eqx.filter_vmap(_init_fn, in_axes=(None, 0)))
@@ -121,7 +140,7 @@ _advance = eqx.filter_jit(
     eqx.filter_vmap(_advance_fn, in_axes=(None, 0, None, None)), donate="all-except-first"
 )
 _evaluate = eqx.filter_jit(eqx.filter_vmap(_evaluate_fn, in_axes=(None, 0, 0)))
-_finite = eqx.filter_jit(_all_finite)
+_finite = eqx.filter_jit(_finite_parts)
 
 
 def run(
@@ -150,8 +169,8 @@ def run(
     checkpoint made by another configuration, metrics without a checkpoint to resume them
     from, or `plots=True` without matplotlib; `CheckpointError` for damaged files (the
     message names the file and how to recover); `RunLockedError` when another run writes
-    to the same directory; `DivergenceError` when losses or parameters stop being finite
-    (the last good checkpoint is kept).
+    to the same directory; `DivergenceError` when losses, parameters, the environments'
+    state or the replay buffer stop being finite (the last good checkpoint is kept).
     """
     trainer, total_iters = _for_run(trainer, run_config)
     if run_config.plots and importlib.util.find_spec("matplotlib") is None:
@@ -295,6 +314,8 @@ def _run_locked(
     if rc.plots and history:
         from ._plots import save_run_plots
 
+        if episodes is None:  # resumed after its last evaluation: record those episodes again
+            _, episodes = _evaluate(trainer, state, eval_keys(rc, int(state.iteration[0])))
         first = jax.tree.map(lambda x: x[0], (state, episodes))
         save_run_plots(trainer, first[0], history, out, None if episodes is None else first[1])
     atomic_write_text(out / SUMMARY, to_json(final))
@@ -315,25 +336,45 @@ def _start(
             f"{out} holds a run's metrics but no checkpoint to resume it from; use another "
             "out_dir, or resume=False to start afresh and delete them."
         )
-    if saved and rc.resume:
-        meta = read_checkpoint_meta(out, saved[-1])
-        for name, value in identity.items():
-            if meta.get(name) != value:
-                raise ValueError(
-                    f"The checkpoint in {out} was made with another {name}: "
-                    f"{_difference(meta.get(name), value)}; use another out_dir, or "
-                    "resume=False to start afresh."
-                )
-        if meta["iteration"] > total_iters:
+    if not (saved and rc.resume):
+        return _init(trainer, seed_keys(rc.seed, rc.num_seeds)), []
+    newest = saved[-1]
+    for _ in range(3):
+        try:
+            return _load(trainer, rc, out, newest, identity, total_iters)
+        except CheckpointError:
+            # A run still training beside a reader (`load_run`) removes its older
+            # checkpoints as it writes new ones: gone while read is not damaged.
+            if newest.exists() or not (saved := checkpoint_dirs(out)):
+                raise
+            newest = saved[-1]
+    return _load(trainer, rc, out, newest, identity, total_iters)
+
+
+def _load(
+    trainer: Trainer,
+    rc: RunConfig,
+    out: Path,
+    path: Path,
+    identity: dict[str, Any],
+    total_iters: int,
+) -> tuple[TrainState, list[dict[str, Any]]]:
+    meta = read_checkpoint_meta(out, path)
+    for name, value in identity.items():
+        if meta.get(name) != value:
             raise ValueError(
-                f"The run in {out} already made {meta['iteration']} iterations, more than "
-                f"total_env_steps={rc.total_env_steps} allows ({total_iters}); give at least "
-                f"{meta['iteration'] * trainer.config.env_steps_per_iteration} env steps."
+                f"The checkpoint in {out} was made with another {name}: "
+                f"{_difference(meta.get(name), value)}; use another out_dir, or "
+                "resume=False to start afresh."
             )
-        template = _init(trainer, seed_keys(rc.seed, rc.num_seeds))
-        state = load_checkpoint_state(out, saved[-1], template)
-        return state, list(meta["history"])
-    return _init(trainer, seed_keys(rc.seed, rc.num_seeds)), []
+    if meta["iteration"] > total_iters:
+        raise ValueError(
+            f"The run in {out} already made {meta['iteration']} iterations, more than "
+            f"total_env_steps={rc.total_env_steps} allows ({total_iters}); give at least "
+            f"{meta['iteration'] * trainer.config.env_steps_per_iteration} env steps."
+        )
+    template = _init(trainer, seed_keys(rc.seed, rc.num_seeds))
+    return load_checkpoint_state(out, path, template), list(meta["history"])
 
 
 def _difference(saved: Any, now: Any, where: str = "") -> str:
@@ -360,8 +401,7 @@ def _check_divergence(
         if not np.all(np.isfinite(value))
         or (name.endswith("loss") and np.any(np.abs(value) > rc.max_loss))
     )
-    if not bool(_finite(state.learner)):
-        bad.append("the learner's parameters or optimiser state")
+    bad += [_PARTS[part] for part, finite in _finite(state).items() if not bool(finite)]
     if bad:
         saved = checkpoint_dirs(out)
         kept = f"the last good checkpoint ({saved[-1]}) is kept" if saved else "no checkpoint yet"
