@@ -43,7 +43,14 @@ from deepcrl.train import (
     run_ended,
     seed_keys,
 )
-from deepcrl.train._files import checkpoint_dirs, read_json, run_lock, update_json
+from deepcrl.train._files import (
+    checkpoint_dirs,
+    load_checkpoint_state,
+    read_json,
+    run_lock,
+    save_checkpoint,
+    update_json,
+)
 from deepcrl.train._plots import farthest_goal
 from deepcrl.train._run import _advance, _check_divergence, _init
 
@@ -380,6 +387,18 @@ def test_damaged_files_name_themselves_and_the_way_out(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("")  # emptied: the checkpoint still has it all
     assert [r[M.ITERATION] for r in _run(tmp_path, 6).history] == [4, 6]
     assert len(load_history(tmp_path)) == 2
+
+
+def test_a_checkpoint_of_another_structure_does_not_fit(tmp_path):
+    # A valid checksum over another program's state: named, before any training.
+    state = _init(_trainer(), seed_keys(0, 2))
+    path = save_checkpoint(tmp_path, state, {"iteration": 2})
+    wider = _trainer(dataclasses.replace(LEARNER, critic_width=32))
+    shapes = eqx.filter_eval_shape(_init, wider, seed_keys(0, 2))
+    with pytest.raises(CheckpointError, match=f"{path / 'state.eqx'} does not fit.*shape"):
+        load_checkpoint_state(tmp_path, path, shapes)
+    loaded = load_checkpoint_state(tmp_path, path, eqx.filter_eval_shape(lambda: state))
+    assert _same(loaded, state) and loaded.key.dtype == state.key.dtype
 
 
 def test_a_second_run_in_the_same_directory_is_refused(tmp_path):

@@ -160,12 +160,25 @@ def run_lock(out: Path) -> Iterator[None]:
 
 
 def _is_key(x: Any) -> bool:
-    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+    return isinstance(x, jax.Array | jax.ShapeDtypeStruct) and jnp.issubdtype(
+        x.dtype, jax.dtypes.prng_key
+    )
 
 
 def _key_data(tree: Any) -> Any:
-    """Typed PRNG keys as their raw uint32 data (what serialisation can store)."""
-    return jax.tree.map(lambda x: jr.key_data(x) if _is_key(x) else x, tree)
+    """Typed PRNG keys as their raw uint32 data (what serialisation can store); of a tree
+    of shapes, the shapes of that data."""
+
+    def raw(x: Any) -> Any:
+        if not _is_key(x):
+            return x
+        return (
+            jax.eval_shape(jr.key_data, x)
+            if isinstance(x, jax.ShapeDtypeStruct)
+            else jr.key_data(x)
+        )
+
+    return jax.tree.map(raw, tree)
 
 
 def checkpoint_dirs(out: Path) -> list[Path]:
@@ -250,24 +263,29 @@ def read_checkpoint_meta(out: Path, path: Path) -> dict[str, Any]:
     return meta
 
 
-def load_checkpoint_state(out: Path, path: Path, template: Any) -> Any:
-    """Read `path`'s state into the structure of `template` (a freshly initialised state)."""
+def _as_key(data: jax.Array, dtype: Any) -> jax.Array:
+    key = jr.wrap_key_data(data)  # the default implementation, as `jax.random.key` makes
+    if key.dtype != dtype:
+        raise ValueError(f"keys of type {key.dtype}, not {dtype}")
+    return key
+
+
+def load_checkpoint_state(out: Path, path: Path, like: Any) -> Any:
+    """Read `path`'s state into the structure of `like`: a run's state or, better, its
+    shapes (`eqx.filter_eval_shape` of its initialisation), which hold no memory, so that
+    a resume needs room for one state, not two."""
     try:
-        raw = eqx.tree_deserialise_leaves(path / STATE, _key_data(template))
+        raw = eqx.tree_deserialise_leaves(path / STATE, _key_data(like))
+        state = jax.tree.map(lambda t, x: _as_key(x, t.dtype) if _is_key(t) else x, like, raw)
     except Exception as e:  # a valid checksum but another structure: another program's file
         raise CheckpointError(
             f"Checkpoint state {path / STATE} does not fit this run's state ({e}); "
             f"{_recovery(out, path)}"
         ) from None
-    # Placed as the template is (committed to its device): an uncommitted state would make
-    # the jitted training step compile a second time on resume.
-    return jax.tree.map(
-        lambda t, x: jax.device_put(
-            jr.wrap_key_data(x, impl=jr.key_impl(t)) if _is_key(t) else x, t.sharding
-        ),
-        template,
-        raw,
-    )
+    # Placed where jitted programs put their outputs, as a fresh state is: a state placed
+    # elsewhere would make the jitted training step compile a second time on resume.
+    sharding = jax.jit(lambda: jnp.zeros(()))().sharding
+    return jax.device_put(state, sharding)
 
 
 def write_history(out: Path, rows: list[dict[str, Any]]) -> None:

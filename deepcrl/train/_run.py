@@ -373,8 +373,8 @@ def _load(
             f"total_env_steps={rc.total_env_steps} allows ({total_iters}); give at least "
             f"{meta['iteration'] * trainer.config.env_steps_per_iteration} env steps."
         )
-    template = _init(trainer, seed_keys(rc.seed, rc.num_seeds))
-    return load_checkpoint_state(out, path, template), list(meta["history"])
+    shapes = eqx.filter_eval_shape(_init, trainer, seed_keys(rc.seed, rc.num_seeds))
+    return load_checkpoint_state(out, path, shapes), list(meta["history"])
 
 
 def _difference(saved: Any, now: Any, where: str = "") -> str:
