@@ -263,6 +263,11 @@ def read_checkpoint_meta(out: Path, path: Path) -> dict[str, Any]:
     return meta
 
 
+@jax.jit
+def _scalar() -> jax.Array:
+    return jnp.zeros(())
+
+
 def _as_key(data: jax.Array, dtype: Any) -> jax.Array:
     key = jr.wrap_key_data(data)  # the default implementation, as `jax.random.key` makes
     if key.dtype != dtype:
@@ -284,8 +289,7 @@ def load_checkpoint_state(out: Path, path: Path, like: Any) -> Any:
         ) from None
     # Placed where jitted programs put their outputs, as a fresh state is: a state placed
     # elsewhere would make the jitted training step compile a second time on resume.
-    sharding = jax.jit(lambda: jnp.zeros(()))().sharding
-    return jax.device_put(state, sharding)
+    return jax.device_put(state, _scalar().sharding)
 
 
 def write_history(out: Path, rows: list[dict[str, Any]]) -> None:
