@@ -801,7 +801,6 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
 _SWEEP_WRITER = """
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 sys.path.insert(0, sys.argv[3])
 import sweep
 stat = {"mean": 1.0, "ci95": [1.0, 1.0], "per_seed": [1.0]}

@@ -62,8 +62,9 @@ class RunConfig:
     """A training loss above this (in magnitude) counts as divergence and stops the run."""
 
     def __post_init__(self):
-        for name in ("total_env_steps", "num_seeds", "eval_every", "seed"):
-            check_int(name, getattr(self, name), minimum=0 if name == "seed" else 1)
+        for name in ("total_env_steps", "num_seeds", "eval_every"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("seed", self.seed, minimum=0)
         if self.seed >= 2**31:  # keys take 32 bits: 2**32 would be seed 0 again, silently
             raise ValueError(f"seed must be below 2**31, got {self.seed!r}.")
         for name in ("resume", "progress", "plots"):
