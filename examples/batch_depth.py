@@ -8,7 +8,10 @@ helps once the networks are deep.
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
 negative for the others) and each depth of actor and critic together; nothing else changes,
-so a larger batch also means more samples per SGD step.
+so a larger batch also means more samples per SGD step. On the medium maze `d8-b256-sgd200`
+sees batch 1024's samples in batches of 256: four times the SGD steps per iteration, the
+gradient computation of batch 1024, so that what the batch's size buys is told apart from
+what its compute buys.
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`.
@@ -17,41 +20,60 @@ ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_d
 from pathlib import Path
 
 import sweep
+import train_crl
 
 
-def _grid(depths: tuple[int, ...], batches: tuple[int, ...]) -> dict:
+def _grid(depths: tuple[int, ...], batches: tuple[int, ...], sgd_steps: int) -> dict:
+    """Every depth at every batch size, at the preset's SGD steps per iteration."""
     return {
-        f"d{d}-b{b}": {"actor_depth": d, "critic_depth": d, "batch_size": b}
+        f"d{d}-b{b}": {"actor_depth": d, "critic_depth": d, "batch_size": b, "sgd_steps": sgd_steps}
         for d in depths
         for b in batches
     }
 
 
-LABELS = ["actor_depth", "batch_size"]
+LABELS = ["actor_depth", "batch_size", "sgd_steps"]
+# The presets' SGD steps per iteration.
+POINT_SGD_STEPS, ANT_SGD_STEPS = (train_crl.PRESETS[p][1].train.sgd_steps for p in ("point", "ant"))
 SCALES = {
-    "cpu": sweep.Scale("point", {}, 5, _grid((4, 8), (64, 256, 1024)), LABELS),
+    "cpu": sweep.Scale("point", {}, 5, _grid((4, 8), (64, 256, 1024), POINT_SGD_STEPS), LABELS),
     # On the U-maze both depths reach the ceiling at batch 1024. OGBench's medium maze at
     # depth_sweep's `cpu-medium` budget leaves room: there depth 4 stalls at one goal behind a
-    # wall at batch 256, and depth 8 gets past it on some seeds.
+    # wall at batch 256, and depth 8 gets past it on some seeds. Batch 256 with four times the
+    # SGD steps processes batch 1024's samples: the control for batch 1024's extra compute.
     "cpu-medium": sweep.Scale(
         "point",
         {"layout": "medium", "total_env_steps": 768_000},
         5,
-        _grid((4, 8), (64, 256, 1024)),
+        {
+            **_grid((4, 8), (64, 256, 1024), POINT_SGD_STEPS),
+            "d8-b256-sgd200": {
+                "actor_depth": 8,
+                "critic_depth": 8,
+                "batch_size": 256,
+                "sgd_steps": 4 * POINT_SGD_STEPS,
+            },
+        },
         LABELS,
     ),
     "paper": sweep.Scale(
-        "ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64), (128, 512, 2048)), LABELS
+        "ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64), (128, 512, 2048), ANT_SGD_STEPS), LABELS
     ),
 }
 
 
 def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
+    # One line per depth; where some settings change the SGD steps, per (depth, SGD steps),
+    # so that a setting with more steps is not drawn on its depth's line.
+    series = "actor_depth"
+    if len({r.get("sgd_steps") for r in rows}) > 1:
+        series = "depth, SGD steps per iteration"
+        rows = [{**r, series: (r["actor_depth"], r.get("sgd_steps"))} for r in rows]
     sweep.plot_against(
         rows,
         out / "batch_depth.png",
         x="batch_size",
-        series="actor_depth",
+        series=series,
         xlabel="batch size",
         title=f"Batch size × depth ({scale.preset}, {scale.common.get('layout', 'u_maze')})",
     )
