@@ -8,10 +8,10 @@ helps once the networks are deep.
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
 negative for the others) and each depth of actor and critic together; nothing else changes,
-so a larger batch also means more samples per SGD step. On the medium maze `d8-b256-sgd200`
-sees batch 1024's samples in batches of 256: four times the SGD steps per iteration, the
-gradient computation of batch 1024, so that what the batch's size buys is told apart from
-what its compute buys.
+so a larger batch also means more samples per SGD step. On the medium maze `d4-b256-sgd200`
+and `d8-b256-sgd200` see batch 1024's samples in batches of 256: four times the SGD steps
+per iteration, the gradient computation of batch 1024, so that what the batch's size buys
+is told apart from what its compute buys.
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`.
@@ -23,13 +23,19 @@ import sweep
 import train_crl
 
 
+def _setting(depth: int, batch: int, sgd_steps: int) -> dict:
+    """Actor and critic at `depth`, `batch` samples per SGD step, `sgd_steps` per iteration."""
+    return {
+        "actor_depth": depth,
+        "critic_depth": depth,
+        "batch_size": batch,
+        "sgd_steps": sgd_steps,
+    }
+
+
 def _grid(depths: tuple[int, ...], batches: tuple[int, ...], sgd_steps: int) -> dict:
     """Every depth at every batch size, at the preset's SGD steps per iteration."""
-    return {
-        f"d{d}-b{b}": {"actor_depth": d, "critic_depth": d, "batch_size": b, "sgd_steps": sgd_steps}
-        for d in depths
-        for b in batches
-    }
+    return {f"d{d}-b{b}": _setting(d, b, sgd_steps) for d in depths for b in batches}
 
 
 LABELS = ["actor_depth", "batch_size", "sgd_steps"]
@@ -47,11 +53,9 @@ SCALES = {
         5,
         {
             **_grid((4, 8), (64, 256, 1024), POINT_SGD_STEPS),
-            "d8-b256-sgd200": {
-                "actor_depth": 8,
-                "critic_depth": 8,
-                "batch_size": 256,
-                "sgd_steps": 4 * POINT_SGD_STEPS,
+            **{
+                f"d{d}-b256-sgd{4 * POINT_SGD_STEPS}": _setting(d, 256, 4 * POINT_SGD_STEPS)
+                for d in (4, 8)
             },
         },
         LABELS,
