@@ -70,9 +70,9 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
     # One line per depth; where some settings change the SGD steps, per (depth, SGD steps),
     # so that a setting with more steps is not drawn on its depth's line.
     series = "actor_depth"
-    if len({r.get("sgd_steps") for r in rows}) > 1:
+    if len({r["sgd_steps"] for r in rows}) > 1:
         series = "depth, SGD steps per iteration"
-        rows = [{**r, series: (r["actor_depth"], r.get("sgd_steps"))} for r in rows]
+        rows = [{**r, series: (r["actor_depth"], r["sgd_steps"])} for r in rows]
     sweep.plot_against(
         rows,
         out / "batch_depth.png",

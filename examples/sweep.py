@@ -244,12 +244,19 @@ def main(
             print(f"--from {args.source}: {out} has its own {', '.join(kept)}; kept")
     seeds = scale.seeds if args.seeds is None else args.seeds
     sweep(chosen, out, seeds=seeds)
-    rows = [r for r in read(out) if r["name"] in scale.grid]  # not another grid's leftovers
+    rows = grid_rows(out, scale)
     print(table(rows))
     plot(rows, out, scale)
     if analyse is not None:
         analyse(chosen, out, scale, seeds)
     return rows
+
+
+def grid_rows(out: Path, scale: Scale) -> list[dict]:
+    """The rows of `<out>/results.json` that are settings of the scale's grid (not another
+    grid's leftovers), each with the grid's labels: a row written before the grid gained a
+    label (kept while `--only` trains others) has it too."""
+    return [{**r, **labels_of(scale, r["name"])} for r in read(out) if r["name"] in scale.grid]
 
 
 def select(settings: list[Setting], only: Sequence[str] | None, scale: Scale) -> list[Setting]:

@@ -958,6 +958,28 @@ def test_a_sweep_reads_a_damaged_results_file_as_empty_and_keeps_it(tmp_path, ex
     assert sweep.read(tmp_path) == read_json(tmp_path / "results.json", empty=None) == [row]
 
 
+def test_rows_written_before_a_label_existed_get_the_grids_label(tmp_path, examples):
+    # The batch sweep's rows gained `sgd_steps`; rows kept from an earlier sweep lack it.
+    # Read back with the grid's labels, old and new rows plot together (they used to make
+    # the series (depth, None) beside (depth, 50), which do not sort).
+    sweep, batch = examples("sweep"), examples("batch_depth")
+    scale = batch.SCALES["cpu-medium"]
+    stat = {"mean": 0.5, "ci95": [0.0, 1.0], "per_seed": [0.5, 0.5]}
+    curve = {M.ENV_STEPS: [1000], M.EVAL_SUCCESS: [[0.5, 0.5]]}
+
+    def row(name, **labels):
+        return {"name": name, **labels, "env_steps": 1000, "wall_s": 1.0, "diverged": False,
+                "curve": curve, M.EVAL_SUCCESS: stat, M.EVAL_TIME_AT_GOAL: stat}  # fmt: skip
+
+    old = row("d4-b256", actor_depth=4, batch_size=256)
+    new = row("d8-b256-sgd200", actor_depth=8, batch_size=256, sgd_steps=200)
+    sweep.write(tmp_path, [old, new, row("elsewhere", actor_depth=4, batch_size=64)])
+    rows = sweep.grid_rows(tmp_path, scale)
+    assert [(r["name"], r["sgd_steps"]) for r in rows] == [("d4-b256", 50), ("d8-b256-sgd200", 200)]
+    batch.plot(rows, tmp_path, scale)
+    assert (tmp_path / "batch_depth.png").stat().st_size > 10_000
+
+
 def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
     grid = examples("actor_critic_depth")
 
