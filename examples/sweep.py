@@ -96,9 +96,11 @@ def sweep(
     *,
     seeds: int,
     progress: bool = True,
+    order: Sequence[str] = (),
 ) -> list[dict]:
     """Train every setting that is not finished yet (seeds vmapped), and return one row per
-    setting: its labels, env steps, wall time and final success and time at goal."""
+    setting: its labels, env steps, wall time and final success and time at goal. The
+    results files list the rows named in `order` first, in that order (see `write`)."""
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
         raise ValueError(f"Setting names must be unique, got {names}.")
@@ -123,7 +125,7 @@ def sweep(
                 finished = "diverged"
         history = load_history(directory)
         rows.append(summarise(s, history, seeds=seeds, diverged=finished == "diverged"))
-        write(out, rows)
+        write(out, rows, order=order)
     return rows
 
 
@@ -243,7 +245,7 @@ def main(
         if kept:  # a file of both is not merged: out's own stays as it is
             print(f"--from {args.source}: {out} has its own {', '.join(kept)}; kept")
     seeds = scale.seeds if args.seeds is None else args.seeds
-    sweep(chosen, out, seeds=seeds)
+    sweep(chosen, out, seeds=seeds, order=list(scale.grid))
     rows = grid_rows(out, scale)
     print(table(rows))
     plot(rows, out, scale)
@@ -254,9 +256,10 @@ def main(
 
 def grid_rows(out: Path, scale: Scale) -> list[dict]:
     """The rows of `<out>/results.json` that are settings of the scale's grid (not another
-    grid's leftovers), each with the grid's labels: a row written before the grid gained a
-    label (kept while `--only` trains others) has it too."""
-    return [{**r, **labels_of(scale, r["name"])} for r in read(out) if r["name"] in scale.grid]
+    grid's leftovers), in the grid's order, each with the grid's labels: a row written
+    before the grid gained a label (kept while `--only` trains others) has it too."""
+    rows = {r["name"]: r for r in read(out)}
+    return [{**rows[name], **labels_of(scale, name)} for name in scale.grid if name in rows]
 
 
 def select(settings: list[Setting], only: Sequence[str] | None, scale: Scale) -> list[Setting]:
@@ -383,15 +386,18 @@ def summarise(s: Setting, history: list[dict], *, seeds: int, diverged: bool = F
     return row
 
 
-def write(out: Path, rows: list[dict]) -> list[dict]:
+def write(out: Path, rows: list[dict], order: Sequence[str] = ()) -> list[dict]:
     """Merge `rows` into `<out>/results.json` by name (other rows stay) and write the table
-    `<out>/results.md`. Returns every row, in the file's order."""
+    `<out>/results.md`. The rows named in `order` come first, in that order (the table's
+    differences are from its first row, so a grid's first setting, not the first to
+    finish); the others follow as they were. Returns every row, in the file's order."""
     path = out / "results.json"
+    rank = {name: i for i, name in enumerate(order)}
 
     def merge(earlier: list) -> list[dict]:
         merged = {r["name"]: r for r in _ours(earlier, path)}
         merged.update({r["name"]: r for r in rows})
-        return list(merged.values())
+        return sorted(merged.values(), key=lambda r: rank.get(r["name"], len(rank)))
 
     return update_json(path, merge, empty=[], derived={"results.md": table})
 

@@ -980,6 +980,29 @@ def test_rows_written_before_a_label_existed_get_the_grids_label(tmp_path, examp
     assert (tmp_path / "batch_depth.png").stat().st_size > 10_000
 
 
+def test_results_list_the_grid_in_its_order_not_the_order_runs_finished(tmp_path, examples):
+    # The table's differences are from its first row: that must be the grid's first setting.
+    sweep, batch = examples("sweep"), examples("batch_depth")
+    scale = batch.SCALES["cpu-medium"]
+    first, second = list(scale.grid)[:2]
+
+    def row(name, success):
+        stat = {"mean": success, "ci95": [success, success], "per_seed": [success] * 2}
+        curve = {M.ENV_STEPS: [1000], M.EVAL_SUCCESS: [[success] * 2]}
+        return {"name": name, "env_steps": 1000, "wall_s": 1.0, "diverged": False,
+                "curve": curve, M.EVAL_SUCCESS: stat, M.EVAL_TIME_AT_GOAL: stat}  # fmt: skip
+
+    order = list(scale.grid)
+    sweep.write(tmp_path, [row("other", 0.0)], order=order)  # not of the grid: kept, last
+    sweep.write(tmp_path, [row(second, 1.0)], order=order)
+    sweep.write(tmp_path, [row(first, 0.5)], order=order)
+    assert [r["name"] for r in sweep.read(tmp_path)] == [first, second, "other"]
+    assert [r["name"] for r in sweep.grid_rows(tmp_path, scale)] == [first, second]
+    header, _, *lines = (tmp_path / "results.md").read_text().splitlines()
+    assert f"difference from {first}," in header
+    assert "| 50% 50% | — |" in lines[0] and "| 100% 100% | +50.0 " in lines[1]
+
+
 def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
     grid = examples("actor_critic_depth")
 
