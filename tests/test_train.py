@@ -822,6 +822,7 @@ REUSED_RUNS = [
         (("batch_depth", "cpu-medium", f"d{d}-b256"), ("depth_sweep", "cpu-medium", f"d{d}"))
         for d in (4, 8)
     ),
+    (("batch_depth", "cpu-large", "d4-b256"), ("depth_sweep", "cpu-large", "d4")),
     *(
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
         for d in (4, 8, 16)
