@@ -70,7 +70,7 @@ def main() -> None:
         for depth in depths
         for kind in args.learners
     ]
-    sweep.sweep(settings, out, seeds=seeds)
+    sweep.sweep(settings, out, seeds=seeds, order=[s.name for s in settings])
     rows = sweep.read(out)
     print(sweep.table(rows))
     for layout in sorted({r["layout"] for r in rows}):
