@@ -865,6 +865,7 @@ COMMITTED_SWEEPS = {
     "ablations_u4": ("ablations", "cpu-u4"),
     "batch_depth": ("batch_depth", "cpu"),
     "batch_depth_medium": ("batch_depth", "cpu-medium"),
+    "batch_depth_large": ("batch_depth", "cpu-large"),
     "actor_critic_depth": ("actor_critic_depth", "cpu"),
     "actor_critic_depth_u5": ("actor_critic_depth", "cpu-u5"),
     "stitching": ("stitching", "cpu"),
