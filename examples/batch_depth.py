@@ -44,6 +44,15 @@ def _grid(depths: tuple[int, ...], batches: tuple[int, ...], sgd_steps: int) -> 
 LABELS = ["actor_depth", "batch_size", "sgd_steps"]
 # The presets' SGD steps per iteration.
 POINT_SGD_STEPS, ANT_SGD_STEPS = (train_crl.PRESETS[p][1].train.sgd_steps for p in ("point", "ant"))
+
+
+def _four_times_the_steps(depths: tuple[int, ...]) -> dict:
+    """Batch 256 with four times the point preset's SGD steps per iteration: batch 1024's
+    samples and gradient arithmetic in batches of 256."""
+    steps = 4 * POINT_SGD_STEPS
+    return {f"d{d}-b256-sgd{steps}": _setting(d, 256, steps) for d in depths}
+
+
 SCALES = {
     "cpu": sweep.Scale("point", {}, 5, _grid((4, 8), (64, 256, 1024), POINT_SGD_STEPS), LABELS),
     # On the U-maze both depths reach the ceiling at batch 1024. OGBench's medium maze at
@@ -56,10 +65,7 @@ SCALES = {
         5,
         {
             **_grid((4, 8), (64, 256, 1024), POINT_SGD_STEPS),
-            **{
-                f"d{d}-b256-sgd{4 * POINT_SGD_STEPS}": _setting(d, 256, 4 * POINT_SGD_STEPS)
-                for d in (4, 8)
-            },
+            **_four_times_the_steps((4, 8)),
         },
         LABELS,
     ),
@@ -70,10 +76,7 @@ SCALES = {
         "point",
         LARGE,
         5,
-        {
-            "d4-b256": _setting(4, 256, POINT_SGD_STEPS),
-            f"d4-b256-sgd{4 * POINT_SGD_STEPS}": _setting(4, 256, 4 * POINT_SGD_STEPS),
-        },
+        {**_grid((4,), (256,), POINT_SGD_STEPS), **_four_times_the_steps((4,))},
         LABELS,
     ),
     "paper": sweep.Scale(

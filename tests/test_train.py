@@ -960,22 +960,24 @@ def test_a_sweep_reads_a_damaged_results_file_as_empty_and_keeps_it(tmp_path, ex
     assert sweep.read(tmp_path) == read_json(tmp_path / "results.json", empty=None) == [row]
 
 
+def _result_row(name: str, success: float = 0.5, **labels) -> dict:
+    """A sweep's results row of two seeds, both at `success`."""
+    stat = {"mean": success, "ci95": [success, success], "per_seed": [success] * 2}
+    curve = {M.ENV_STEPS: [1000], M.EVAL_SUCCESS: [[success] * 2]}
+    return {"name": name, **labels, "env_steps": 1000, "wall_s": 1.0, "diverged": False,
+            "curve": curve, M.EVAL_SUCCESS: stat, M.EVAL_TIME_AT_GOAL: stat}  # fmt: skip
+
+
 def test_rows_written_before_a_label_existed_get_the_grids_label(tmp_path, examples):
     # The batch sweep's rows gained `sgd_steps`; rows kept from an earlier sweep lack it.
     # Read back with the grid's labels, old and new rows plot together (they used to make
     # the series (depth, None) beside (depth, 50), which do not sort).
     sweep, batch = examples("sweep"), examples("batch_depth")
     scale = batch.SCALES["cpu-medium"]
-    stat = {"mean": 0.5, "ci95": [0.0, 1.0], "per_seed": [0.5, 0.5]}
-    curve = {M.ENV_STEPS: [1000], M.EVAL_SUCCESS: [[0.5, 0.5]]}
-
-    def row(name, **labels):
-        return {"name": name, **labels, "env_steps": 1000, "wall_s": 1.0, "diverged": False,
-                "curve": curve, M.EVAL_SUCCESS: stat, M.EVAL_TIME_AT_GOAL: stat}  # fmt: skip
-
-    old = row("d4-b256", actor_depth=4, batch_size=256)
-    new = row("d8-b256-sgd200", actor_depth=8, batch_size=256, sgd_steps=200)
-    sweep.write(tmp_path, [old, new, row("elsewhere", actor_depth=4, batch_size=64)])
+    old = _result_row("d4-b256", actor_depth=4, batch_size=256)
+    new = _result_row("d8-b256-sgd200", actor_depth=8, batch_size=256, sgd_steps=200)
+    elsewhere = _result_row("elsewhere", actor_depth=4, batch_size=64)
+    sweep.write(tmp_path, [old, new, elsewhere])
     rows = sweep.grid_rows(tmp_path, scale)
     assert [(r["name"], r["sgd_steps"]) for r in rows] == [("d4-b256", 50), ("d8-b256-sgd200", 200)]
     batch.plot(rows, tmp_path, scale)
@@ -987,17 +989,11 @@ def test_results_list_the_grid_in_its_order_not_the_order_runs_finished(tmp_path
     sweep, batch = examples("sweep"), examples("batch_depth")
     scale = batch.SCALES["cpu-medium"]
     first, second = list(scale.grid)[:2]
-
-    def row(name, success):
-        stat = {"mean": success, "ci95": [success, success], "per_seed": [success] * 2}
-        curve = {M.ENV_STEPS: [1000], M.EVAL_SUCCESS: [[success] * 2]}
-        return {"name": name, "env_steps": 1000, "wall_s": 1.0, "diverged": False,
-                "curve": curve, M.EVAL_SUCCESS: stat, M.EVAL_TIME_AT_GOAL: stat}  # fmt: skip
-
     order = list(scale.grid)
-    sweep.write(tmp_path, [row("other", 0.0)], order=order)  # not of the grid: kept, last
-    sweep.write(tmp_path, [row(second, 1.0)], order=order)
-    sweep.write(tmp_path, [row(first, 0.5)], order=order)
+    # "other" is not of the grid: kept, last.
+    sweep.write(tmp_path, [_result_row("other", success=0.0)], order=order)
+    sweep.write(tmp_path, [_result_row(second, success=1.0)], order=order)
+    sweep.write(tmp_path, [_result_row(first, success=0.5)], order=order)
     assert [r["name"] for r in sweep.read(tmp_path)] == [first, second, "other"]
     assert [r["name"] for r in sweep.grid_rows(tmp_path, scale)] == [first, second]
     header, _, *lines = (tmp_path / "results.md").read_text().splitlines()
