@@ -5,6 +5,7 @@ helps once the networks are deep.
     python examples/batch_depth.py --only d4-b64 d8-b64
     python examples/batch_depth.py --scale cpu-medium # OGBench medium maze, batch 64-1024
     python examples/batch_depth.py --scale cpu-large  # OGBench large maze, 4× the SGD steps
+    python examples/batch_depth.py --scale cpu-u4     # point U4-maze, 4× the SGD steps
     python examples/batch_depth.py --scale paper      # Ant U4-maze, batch 128-2048 (for a GPU)
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
@@ -13,7 +14,9 @@ so a larger batch also means more samples per SGD step. On the medium maze `d4-b
 and `d8-b256-sgd200` see batch 1024's samples in batches of 256: four times the SGD steps
 per iteration, the gradient computation of batch 1024, so that what the batch's size buys
 is told apart from what its compute buys. On the large maze, where every depth stalls at
-batch 256, `d4-b256-sgd200` asks whether that compute takes depth 4 further there too.
+batch 256, `d4-b256-sgd200` asks whether that compute takes depth 4 further there too; on
+the U4-maze, where depth 16 reaches every goal and depth 4 does not, whether it stands in
+for depth.
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`.
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import sweep
 import train_crl
-from depth_sweep import LARGE
+from depth_sweep import LARGE, SCALES as DEPTH_SCALES
 
 
 def _setting(depth: int, batch: int, sgd_steps: int) -> dict:
@@ -75,6 +78,16 @@ SCALES = {
     "cpu-large": sweep.Scale(
         "point",
         LARGE,
+        5,
+        {**_grid((4,), (256,), POINT_SGD_STEPS), **_four_times_the_steps((4,))},
+        LABELS,
+    ),
+    # On the U4-maze depth 16 reaches every goal on every seed and depth 4 does not
+    # (depth_sweep's `cpu-u4`, whose `d4` is `d4-b256` here): do four times the SGD steps
+    # take depth 4 there, as they did on the medium maze?
+    "cpu-u4": sweep.Scale(
+        "point",
+        DEPTH_SCALES["cpu-u4"].common,
         5,
         {**_grid((4,), (256,), POINT_SGD_STEPS), **_four_times_the_steps((4,))},
         LABELS,

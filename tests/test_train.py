@@ -823,6 +823,7 @@ REUSED_RUNS = [
         for d in (4, 8)
     ),
     (("batch_depth", "cpu-large", "d4-b256"), ("depth_sweep", "cpu-large", "d4")),
+    (("batch_depth", "cpu-u4", "d4-b256"), ("depth_sweep", "cpu-u4", "d4")),
     *(
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
         for d in (4, 8, 16)
