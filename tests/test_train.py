@@ -887,6 +887,9 @@ def test_committed_results_are_what_their_command_makes(examples, folder):
     committed = Path(__file__).parents[1] / "docs" / "results" / folder
     rows = json.loads((committed / "results.json").read_text())
     assert rows and all(r["name"] in scale.grid for r in rows)
+    # In the grid's order: the table's differences are from its first row.
+    names = [r["name"] for r in rows]
+    assert names == sorted(names, key=list(scale.grid).index)
     settings = {s.name: s for s in sweep.crl_settings(scale)}
     runs = [p for p in committed.iterdir() if (p / "config.json").exists()]
     for path in runs:
