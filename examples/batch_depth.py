@@ -19,14 +19,16 @@ the U4-maze, where depth 16 reaches every goal and depth 4 does not, whether it 
 for depth.
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
-ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`.
+ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`;
+then the value maps of every finished setting that keeps its checkpoints (B, as
+`depth_sweep.py` does) into `value_maps.json`, `value_maps.md` and `value_maps.png`.
 """
 
 from pathlib import Path
 
 import sweep
 import train_crl
-from depth_sweep import LARGE, SCALES as DEPTH_SCALES
+from depth_sweep import LARGE, SCALES as DEPTH_SCALES, maps
 
 
 def _setting(depth: int, batch: int, sgd_steps: int) -> dict:
@@ -116,4 +118,4 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
 
 
 if __name__ == "__main__":
-    sweep.main(__doc__, SCALES, plot, "runs/batch_depth")
+    sweep.main(__doc__, SCALES, plot, "runs/batch_depth", analyse=maps)
