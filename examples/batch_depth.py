@@ -6,6 +6,7 @@ helps once the networks are deep.
     python examples/batch_depth.py --scale cpu-medium # OGBench medium maze, batch 64-1024
     python examples/batch_depth.py --scale cpu-large  # OGBench large maze, 4× the SGD steps
     python examples/batch_depth.py --scale cpu-u4     # point U4-maze, 4× the SGD steps
+    python examples/batch_depth.py --scale cpu-u5     # point U5-maze, 4× the SGD steps
     python examples/batch_depth.py --scale paper      # Ant U4-maze, batch 128-2048 (for a GPU)
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
@@ -15,8 +16,7 @@ and `d8-b256-sgd200` see batch 1024's samples in batches of 256: four times the 
 per iteration, the gradient computation of batch 1024, so that what the batch's size buys
 is told apart from what its compute buys. On the large maze, where every depth stalls at
 batch 256, `d4-b256-sgd200` asks whether that compute takes depth 4 further there too; on
-the U4-maze, where depth 16 reaches every goal and depth 4 does not, whether it stands in
-for depth.
+the U4- and U5-mazes, where depth 16 beats depth 4, whether it stands in for depth.
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`;
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import sweep
 import train_crl
-from depth_sweep import LARGE, SCALES as DEPTH_SCALES, maps
+from depth_sweep import SCALES as DEPTH_SCALES, maps
 
 
 def _setting(depth: int, batch: int, sgd_steps: int) -> dict:
@@ -58,6 +58,13 @@ def _four_times_the_steps(depths: tuple[int, ...]) -> dict:
     return {f"d{d}-b256-sgd{steps}": _setting(d, 256, steps) for d in depths}
 
 
+def _depth4_at_four_times_the_steps(depth_scale: str) -> sweep.Scale:
+    """Depth 4 at batch 256 at the preset's and at four times the SGD steps, on the maze and
+    budget of the depth sweep's scale `depth_scale`."""
+    grid = {**_grid((4,), (256,), POINT_SGD_STEPS), **_four_times_the_steps((4,))}
+    return sweep.Scale("point", DEPTH_SCALES[depth_scale].common, 5, grid, LABELS)
+
+
 SCALES = {
     "cpu": sweep.Scale("point", {}, 5, _grid((4, 8), (64, 256, 1024), POINT_SGD_STEPS), LABELS),
     # On the U-maze both depths reach the ceiling at batch 1024. OGBench's medium maze at
@@ -74,26 +81,13 @@ SCALES = {
         },
         LABELS,
     ),
-    # On OGBench's large maze every depth (4, 8, 16) misses three of four goals at batch 256
-    # (depth_sweep's `cpu-large`, whose `d4` is `d4-b256` here). Four times the SGD steps
-    # took depth 4 past the medium maze's wall: do they take it further here?
-    "cpu-large": sweep.Scale(
-        "point",
-        LARGE,
-        5,
-        {**_grid((4,), (256,), POINT_SGD_STEPS), **_four_times_the_steps((4,))},
-        LABELS,
-    ),
-    # On the U4-maze depth 16 reaches every goal on every seed and depth 4 does not
-    # (depth_sweep's `cpu-u4`, whose `d4` is `d4-b256` here): do four times the SGD steps
-    # take depth 4 there, as they did on the medium maze?
-    "cpu-u4": sweep.Scale(
-        "point",
-        DEPTH_SCALES["cpu-u4"].common,
-        5,
-        {**_grid((4,), (256,), POINT_SGD_STEPS), **_four_times_the_steps((4,))},
-        LABELS,
-    ),
+    # Depth 4 against itself with four times the SGD steps, on mazes of the depth sweep
+    # (whose `d4` is `d4-b256` here). On OGBench's large maze every depth (4, 8, 16) misses
+    # three goals of four: do the steps that took depth 4 past the medium maze's wall take it
+    # further there? On the U4- and U5-mazes depth 16 beats depth 4: do they stand in for depth?
+    **{
+        scale: _depth4_at_four_times_the_steps(scale) for scale in ("cpu-large", "cpu-u4", "cpu-u5")
+    },
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64), (128, 512, 2048), ANT_SGD_STEPS), LABELS
     ),

@@ -822,8 +822,10 @@ REUSED_RUNS = [
         (("batch_depth", "cpu-medium", f"d{d}-b256"), ("depth_sweep", "cpu-medium", f"d{d}"))
         for d in (4, 8)
     ),
-    (("batch_depth", "cpu-large", "d4-b256"), ("depth_sweep", "cpu-large", "d4")),
-    (("batch_depth", "cpu-u4", "d4-b256"), ("depth_sweep", "cpu-u4", "d4")),
+    *(
+        (("batch_depth", scale, "d4-b256"), ("depth_sweep", scale, "d4"))
+        for scale in ("cpu-large", "cpu-u4", "cpu-u5")
+    ),
     *(
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
         for d in (4, 8, 16)
