@@ -88,8 +88,9 @@ SCALES = {
     "cpu-large": _maze(**LARGE),
     # The paper's hardest maze (Ant: time at goal 215 at depth 4, 387 at 64), where training
     # and evaluation goals are the same 45 cells, 1-15 moves from the start along branches
-    # and loops: a graded task rather than one far goal. The U5-maze's episodes and budget.
-    "cpu-hardest": _maze(layout="hardest_maze", episode_length=300, total_env_steps=1_536_000),
+    # and loops: a graded task rather than one far goal. The U5-maze's 300-step episodes (15
+    # moves take at least 120 steps) at the big maze's first budget.
+    "cpu-hardest": _maze(layout="hardest_maze", episode_length=300, total_env_steps=768_000),
     # Both depths reach only one goal of four on `cpu-large`, stalled behind walls, with
     # Euclidean value maps: training starts and goals spread over the whole maze (evaluation
     # unchanged) tell whether the collected trajectories' coverage is what is missing.
