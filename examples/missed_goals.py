@@ -10,7 +10,11 @@ success is printed beside the logged one where they differ) and counts, per seed
 goal cell, the episodes and those that never reached their goal, with the goal's distance
 from the start in cell moves along the maze, and the cells where the missed episodes took
 their last step (stuck at a wall, or on the way when time ran out). Writes
-`<out>/<scale>/missed_goals.json` and prints one line per seed.
+`<out>/<scale>/missed_goals.json` and prints one line per seed; then, for every setting in
+that file, the success by the goals' distance from the start in three bands of cell moves
+(mean over seeds with a bootstrap interval), in `<out>/<scale>/goal_distance.md`: on a maze
+with many goals, such as the hardest maze's 45, the near goals hide the far ones in the
+success rate.
 """
 
 from collections import Counter
@@ -20,6 +24,7 @@ import numpy as np
 import sweep
 
 from deepcrl.train import eval_keys, load_run, metrics as M
+from deepcrl.train._cli import bootstrap_interval
 from deepcrl.train._files import update_json
 
 
@@ -74,6 +79,53 @@ def line(name: str, seed: dict) -> str:
     )
 
 
+def distance_bands(result: dict[str, list[dict]], bands: int = 3) -> list[tuple[int, int]]:
+    """`bands` ranges of cell moves, as equal as whole moves allow, that cover the distances
+    of every goal in `result` (`missed_goals`' output for one or more settings)."""
+    moves = [d for seeds in result.values() for s in seeds for d, _, _ in s["goals"].values()]
+    if not moves:
+        raise ValueError("no goals: the result holds no episode")
+    low, high = min(moves), max(moves)
+    edges = np.floor(np.linspace(low, high + 1, bands + 1)).astype(int)
+    return [(int(a), int(b) - 1) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def success_by_distance(seeds: list[dict], bands: list[tuple[int, int]]) -> list[list[float]]:
+    """Per band, each seed's success over its episodes to goals in that band (a seed with no
+    such episode is left out of that band)."""
+    per_band = []
+    for low, high in bands:
+        rates = []
+        for seed in seeds:
+            counts = [(n, m) for d, n, m in seed["goals"].values() if low <= d <= high]
+            episodes = sum(n for n, _ in counts)
+            if episodes:
+                rates.append(1 - sum(m for _, m in counts) / episodes)
+        per_band.append(rates)
+    return per_band
+
+
+def distance_table(result: dict[str, list[dict]]) -> str:
+    """Markdown: one line per setting, its success per band of goal distance."""
+    if not result:
+        return "No finished run.\n"
+    bands = distance_bands(result)
+    head = [f"goals {a}–{b} moves away" if a < b else f"goals {a} moves away" for a, b in bands]
+    lines = [
+        "| setting | " + " | ".join(head) + " |",
+        "|---|" + "---|" * len(bands),
+    ]
+    for name, seeds in result.items():
+        cells = []
+        for rates in success_by_distance(seeds, bands):
+            low, high = bootstrap_interval(rates) if rates else (np.nan, np.nan)
+            per_seed = " ".join(f"{r:.0%}" for r in rates)
+            mean = np.mean(rates) if rates else np.nan
+            cells.append(f"{mean:.1%} ({low:.1%}–{high:.1%}; {per_seed})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> dict:
     parser = sweep.analysis_parser(__doc__)
     out, seeds, settings = sweep.finished_runs(parser, parser.parse_args())
@@ -83,7 +135,14 @@ def main() -> dict:
         for seed in result[s.name]:
             print(line(s.name, seed))
     # The other settings' entries stay.
-    update_json(out / "missed_goals.json", lambda earlier: {**earlier, **result}, empty={})
+    merged = update_json(
+        out / "missed_goals.json",
+        lambda earlier: {**earlier, **result},
+        empty={},
+        derived={"goal_distance.md": distance_table},
+    )
+    print("\nSuccess by the goal's distance from the start, mean over seeds (95% CI; per seed):")
+    print(distance_table(merged))
     return result
 
 

@@ -1024,6 +1024,37 @@ def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
     assert (tmp_path / "grid.png").stat().st_size > 10_000
 
 
+def test_success_by_goal_distance_counts_each_seeds_episodes_per_band(examples):
+    mg = examples("missed_goals")
+    # Per goal cell: [cell moves from the start, episodes, missed], as `missed_goals` keeps it.
+    seeds = [
+        {"goals": {"1,1": [1, 4, 0], "1,2": [5, 2, 1], "3,3": [9, 3, 3]}},
+        {"goals": {"1,1": [1, 2, 1], "2,2": [3, 2, 2], "3,3": [9, 5, 0]}},
+    ]
+    bands = mg.distance_bands({"a": seeds})
+    assert bands == [(1, 3), (4, 6), (7, 9)]
+    # The second seed has no goal 4-6 moves away: left out of that band, not counted as 0.
+    assert mg.success_by_distance(seeds, bands) == [[1.0, 0.25], [0.5], [0.0, 1.0]]
+    table = mg.distance_table({"a": seeds, "b": seeds[:1]})
+    assert "| goals 1–3 moves away | goals 4–6 moves away |" in table
+    assert "| a | 62.5% (25.0%–100.0%; 100% 25%) | 50.0%" in table
+    assert "| b | 100.0% (100.0%–100.0%; 100%) |" in table
+    assert mg.distance_bands({"a": seeds[:1]}, bands=9) == [
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (4, 4),
+        (5, 5),
+        (6, 6),
+        (7, 7),
+        (8, 8),
+        (9, 9),
+    ]
+    with pytest.raises(ValueError, match="no goals"):
+        mg.distance_bands({"a": []})
+    assert mg.distance_table({}) == "No finished run.\n"
+
+
 def test_grid_geodesic_goes_around_walls(examples):
     geodesic = examples("value_maps").grid_geodesic
     free = np.ones((5, 5), bool)
