@@ -128,16 +128,24 @@ def distance_table(result: dict[str, list[dict]]) -> str:
 
 def main() -> dict:
     parser = sweep.analysis_parser(__doc__)
-    out, seeds, settings = sweep.finished_runs(parser, parser.parse_args())
+    args = parser.parse_args()
+    out, seeds, settings = sweep.finished_runs(parser, args)
+    grid = list(__import__(args.experiment).SCALES[args.scale].grid)
     result = {}
     for s in settings:
         result[s.name] = missed_goals(s, out, seeds)
         for seed in result[s.name]:
             print(line(s.name, seed))
-    # The other settings' entries stay.
+
+    def in_grid_order(earlier: dict) -> dict:
+        """The other settings' entries stay; all in the grid's order (others last)."""
+        merged = {**earlier, **result}
+        rank = lambda name: grid.index(name) if name in grid else len(grid)  # noqa: E731
+        return {name: merged[name] for name in sorted(merged, key=rank)}
+
     merged = update_json(
         out / "missed_goals.json",
-        lambda earlier: {**earlier, **result},
+        in_grid_order,
         empty={},
         derived={"goal_distance.md": distance_table},
     )
