@@ -82,6 +82,8 @@ def line(name: str, seed: dict) -> str:
 def distance_bands(result: dict[str, list[dict]], bands: int = 3) -> list[tuple[int, int]]:
     """`bands` ranges of cell moves, as equal as whole moves allow, that cover the distances
     of every goal in `result` (`missed_goals`' output for one or more settings)."""
+    if bands < 1:
+        raise ValueError(f"bands={bands}: need at least one")
     moves = [d for seeds in result.values() for s in seeds for d, _, _ in s["goals"].values()]
     if not moves:
         raise ValueError("no goals: the result holds no episode")
@@ -118,10 +120,12 @@ def distance_table(result: dict[str, list[dict]]) -> str:
     for name, seeds in result.items():
         cells = []
         for rates in success_by_distance(seeds, bands):
-            low, high = bootstrap_interval(rates) if rates else (np.nan, np.nan)
+            if not rates:  # this setting's evaluations drew no goal in the band
+                cells.append("—")
+                continue
+            low, high = bootstrap_interval(rates)
             per_seed = " ".join(f"{r:.0%}" for r in rates)
-            mean = np.mean(rates) if rates else np.nan
-            cells.append(f"{mean:.1%} ({low:.1%}–{high:.1%}; {per_seed})")
+            cells.append(f"{np.mean(rates):.1%} ({low:.1%}–{high:.1%}; {per_seed})")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

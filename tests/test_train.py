@@ -1040,17 +1040,14 @@ def test_success_by_goal_distance_counts_each_seeds_episodes_per_band(examples):
     assert "| goals 1–3 moves away | goals 4–6 moves away |" in table
     assert "| a | 62.5% (25.0%–100.0%; 100% 25%) | 50.0%" in table
     assert "| b | 100.0% (100.0%–100.0%; 100%) |" in table
-    assert mg.distance_bands({"a": seeds[:1]}, bands=9) == [
-        (1, 1),
-        (2, 2),
-        (3, 3),
-        (4, 4),
-        (5, 5),
-        (6, 6),
-        (7, 7),
-        (8, 8),
-        (9, 9),
-    ]
+    assert mg.distance_bands({"a": seeds}, bands=9) == [(d, d) for d in range(1, 10)]
+    # A setting whose episodes drew no goal in a band shows a dash there.
+    far_only = [{"goals": {"3,3": [9, 2, 1]}}]
+    assert "| c | — | — | 50.0% (50.0%–50.0%; 50%) |" in mg.distance_table(
+        {"a": seeds, "c": far_only}
+    )
+    with pytest.raises(ValueError, match="bands=0"):
+        mg.distance_bands({"a": seeds}, bands=0)
     with pytest.raises(ValueError, match="no goals"):
         mg.distance_bands({"a": []})
     assert mg.distance_table({}) == "No finished run.\n"
