@@ -11,6 +11,8 @@ width at a comparable cost.
     python examples/depth_sweep.py --scale cpu-medium-long  # the same at 2× the env steps
     python examples/depth_sweep.py --scale cpu-large  # OGBench large maze, the U5-maze's budget
     python examples/depth_sweep.py --scale cpu-large-uniform  # the same, starts anywhere
+    python examples/depth_sweep.py --scale cpu-hardest       # the paper's hardest maze
+    python examples/depth_sweep.py --scale cpu-hardest-long  # the same at 2× the env steps
     python examples/depth_sweep.py --scale paper      # Ant U4-maze, depths 4-64 (for a GPU)
 
 The CRL preset of the scale with actor and critic at each depth, and wider depth-4 networks
@@ -91,6 +93,10 @@ SCALES = {
     # and loops: a graded task rather than one far goal. The U5-maze's 300-step episodes (15
     # moves take at least 120 steps) at the big maze's first budget.
     "cpu-hardest": _maze(layout="hardest_maze", episode_length=300, total_env_steps=768_000),
+    # No setting of `cpu-hardest` solves it, and every curve is level by its end: twice the
+    # env steps tell whether time closes what depth does not, and whether depth 16's lead
+    # over depth 4 grows or shrinks.
+    "cpu-hardest-long": _maze(layout="hardest_maze", episode_length=300, total_env_steps=1_536_000),
     # Both depths reach only one goal of four on `cpu-large`, stalled behind walls, with
     # Euclidean value maps: training starts and goals spread over the whole maze (evaluation
     # unchanged) tell whether the collected trajectories' coverage is what is missing.
