@@ -865,6 +865,7 @@ COMMITTED_SWEEPS = {
     "depth_sweep_large": ("depth_sweep", "cpu-large"),
     "depth_sweep_large_uniform": ("depth_sweep", "cpu-large-uniform"),
     "depth_sweep_hardest": ("depth_sweep", "cpu-hardest"),
+    "depth_sweep_hardest_long": ("depth_sweep", "cpu-hardest-long"),
     "ablations": ("ablations", "cpu"),
     "ablations_u4": ("ablations", "cpu-u4"),
     "batch_depth": ("batch_depth", "cpu"),
