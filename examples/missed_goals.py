@@ -144,8 +144,7 @@ def main() -> dict:
     def in_grid_order(earlier: dict) -> dict:
         """The other settings' entries stay; all in the grid's order (others last)."""
         merged = {**earlier, **result}
-        rank = lambda name: grid.index(name) if name in grid else len(grid)  # noqa: E731
-        return {name: merged[name] for name in sorted(merged, key=rank)}
+        return {name: merged[name] for name in sweep.in_order(merged, grid)}
 
     merged = update_json(
         out / "missed_goals.json",

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -392,14 +392,19 @@ def write(out: Path, rows: list[dict], order: Sequence[str] = ()) -> list[dict]:
     differences are from its first row, so a grid's first setting, not the first to
     finish); the others follow as they were. Returns every row, in the file's order."""
     path = out / "results.json"
-    rank = {name: i for i, name in enumerate(order)}
 
     def merge(earlier: list) -> list[dict]:
         merged = {r["name"]: r for r in _ours(earlier, path)}
         merged.update({r["name"]: r for r in rows})
-        return sorted(merged.values(), key=lambda r: rank.get(r["name"], len(rank)))
+        return [merged[name] for name in in_order(merged, order)]
 
     return update_json(path, merge, empty=[], derived={"results.md": table})
+
+
+def in_order(names: Iterable[str], order: Sequence[str]) -> list[str]:
+    """`names` with those in `order` first, in that order; the others after, as they came."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(names, key=lambda name: rank.get(name, len(rank)))
 
 
 def read(out: Path) -> list[dict]:
