@@ -1,0 +1,115 @@
+"""More updates or more depth, at what cost: one training iteration of each U4-maze run that
+the experiments compare, depth 4 at 50 and at 200 SGD steps per iteration and depth 16 at
+50, with their seeds vmapped as the runs had them.
+
+`python -m benchmarks updates`; `DEEPCRL_BENCH_QUICK=1` for one seed and fewer rounds.
+
+The trainers are the sweeps' own (`depth_sweep.py` and `batch_depth.py`, `--scale cpu-u4`),
+and the settings are timed interleaved (each round times every setting once), so a shared
+machine's load falls on all of them alike; the ratios are the result.
+"""
+
+import dataclasses
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from benchmarks._table import save_table
+from deepcrl.train import Trainer, seed_keys
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
+import sweep  # noqa: E402  # pyright: ignore[reportMissingImports]
+
+QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
+# The compared runs: (experiment script, scale, grid entry).
+RUNS = {
+    "depth 4, 50 SGD steps": ("depth_sweep", "cpu-u4", "d4"),
+    "depth 4, 200 SGD steps": ("batch_depth", "cpu-u4", "d4-b256-sgd200"),
+    "depth 16, 50 SGD steps": ("depth_sweep", "cpu-u4", "d16"),
+}
+BASE = "depth 16, 50 SGD steps"
+ROUNDS = 2 if QUICK else 5
+
+_init = eqx.filter_jit(eqx.filter_vmap(lambda t, k: t.init(k), in_axes=(None, 0)))
+# Not donated, unlike a run's: every round starts from the same warmed-up state.
+_advance = eqx.filter_jit(
+    eqx.filter_vmap(lambda t, s, n, learn: t.advance(s, n, learn), in_axes=(None, 0, None, None))
+)
+
+
+def setting(script: str, scale_name: str, name: str) -> tuple[Trainer, int]:
+    """The trainer of the sweep's setting `name`, its learning-rate schedule spanning the
+    run as in training, and the scale's number of seeds."""
+    scale = __import__(script).SCALES[scale_name]
+    s = next(s for s in sweep.crl_settings(scale) if s.name == name)
+    t, c = s.trainer, s.trainer.config
+    iterations = -(-s.run.total_env_steps // c.env_steps_per_iteration) - t.warmup_iterations
+    learner = t.learner.with_total_updates(iterations * c.sgd_steps)
+    return dataclasses.replace(t, learner=learner), scale.seeds
+
+
+def warm(trainer: Trainer, seeds: int) -> Any:
+    """The vmapped state after the warm-up iterations (buffer filled past the window), with
+    one learning iteration compiled and run."""
+    state = _init(trainer, seed_keys(0, seeds))
+    warmup = jnp.asarray(trainer.warmup_iterations)
+    state, _ = _advance(trainer, state, warmup, jnp.asarray(False))
+    jax.block_until_ready(_advance(trainer, state, jnp.asarray(1), jnp.asarray(True)))
+    return state
+
+
+def main() -> None:
+    load = os.getloadavg()
+    built = {}
+    for label, (script, scale_name, name) in RUNS.items():
+        trainer, seeds = setting(script, scale_name, name)
+        seeds = 1 if QUICK else seeds
+        built[label] = (trainer, seeds, warm(trainer, seeds))
+    times: dict[str, list[float]] = {label: [] for label in built}
+    cpu: dict[str, list[float]] = {label: [] for label in built}
+    for _ in range(ROUNDS):
+        for label, (trainer, _, state) in built.items():
+            wall, proc = time.perf_counter(), time.process_time()
+            jax.block_until_ready(_advance(trainer, state, jnp.asarray(1), jnp.asarray(True)))
+            times[label].append(time.perf_counter() - wall)
+            cpu[label].append(time.process_time() - proc)
+    base = statistics.median(times[BASE])
+    base_cpu = statistics.median(cpu[BASE])
+    rows = []
+    for label, (trainer, seeds, _) in built.items():
+        c, learner = trainer.config, trainer.learner.config
+        iteration, iteration_cpu = statistics.median(times[label]), statistics.median(cpu[label])
+        rows.append(
+            {
+                "run": label,
+                "depth": learner.critic_depth,
+                "SGD steps": c.sgd_steps,
+                "seeds": seeds,
+                "iteration (s)": iteration,
+                f"iteration / {BASE}": iteration / base,
+                f"CPU time / {BASE}": iteration_cpu / base_cpu,
+                "spread (max/min)": max(times[label]) / min(times[label]),
+            }
+        )
+    c = built[BASE][0].config
+    notes = (
+        f"Point U4-maze, {c.num_envs} envs × {c.unroll_length} steps per iteration, batch "
+        f"{c.batch_size}, width 128: the runs of `depth_sweep.py --scale cpu-u4` (d4, d16) and "
+        "`batch_depth.py --scale cpu-u4` (d4-b256-sgd200). iteration = one compiled, vmapped "
+        "`advance` call (collect + learn), evaluation not included. Medians of "
+        f"{ROUNDS} interleaved rounds; CPU time is the process's over all threads. "
+        f"1-minute load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on "
+        f"{os.cpu_count()} cores."
+    )
+    save_table("updates", "More updates or more depth: the cost of an iteration", rows, notes)
+
+
+if __name__ == "__main__":
+    main()
