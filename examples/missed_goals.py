@@ -130,6 +130,13 @@ def distance_table(result: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged_in_order(earlier: dict, new: dict, grid: list[str]) -> dict:
+    """`earlier` entries updated with `new` ones, the others kept; all in the grid's order
+    (names not in the grid last, as they came)."""
+    merged = {**earlier, **new}
+    return {name: merged[name] for name in sweep.in_order(merged, grid)}
+
+
 def main() -> dict:
     parser = sweep.analysis_parser(__doc__)
     args = parser.parse_args()
@@ -141,14 +148,9 @@ def main() -> dict:
         for seed in result[s.name]:
             print(line(s.name, seed))
 
-    def in_grid_order(earlier: dict) -> dict:
-        """The other settings' entries stay; all in the grid's order (others last)."""
-        merged = {**earlier, **result}
-        return {name: merged[name] for name in sweep.in_order(merged, grid)}
-
     merged = update_json(
         out / "missed_goals.json",
-        in_grid_order,
+        lambda earlier: merged_in_order(earlier, result, grid),
         empty={},
         derived={"goal_distance.md": distance_table},
     )

@@ -1026,6 +1026,14 @@ def test_actor_critic_grid_puts_each_pair_in_its_cell(tmp_path, examples):
     assert (tmp_path / "grid.png").stat().st_size > 10_000
 
 
+def test_missed_goals_keep_other_settings_and_the_grids_order(examples):
+    merged_in_order = examples("missed_goals").merged_in_order
+    earlier = {"d16": "old d16", "extra": "kept", "d4": "old d4"}
+    merged = merged_in_order(earlier, {"d8": "new d8", "d4": "new d4"}, ["d4", "d8", "d16"])
+    assert merged == {"d4": "new d4", "d8": "new d8", "d16": "old d16", "extra": "kept"}
+    assert list(merged) == ["d4", "d8", "d16", "extra"]
+
+
 def test_success_by_goal_distance_counts_each_seeds_episodes_per_band(examples):
     mg = examples("missed_goals")
     # Per goal cell: [cell moves from the start, episodes, missed], as `missed_goals` keeps it.
