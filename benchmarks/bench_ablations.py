@@ -8,11 +8,9 @@ The settings are timed interleaved (each round times every setting once), so a s
 machine's load falls on all of them alike; the ratios to the block as built are the result.
 """
 
-import dataclasses
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import jax.numpy as jnp
 
 from benchmarks._preset import PRESET, updates, warm_trainer
 from benchmarks._table import save_table
+from benchmarks._timing import interleaved
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 import ablations  # noqa: E402  # pyright: ignore[reportMissingImports]
@@ -30,50 +29,35 @@ import ablations  # noqa: E402  # pyright: ignore[reportMissingImports]
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
 DEPTH = 4 if QUICK else 16
 SETTINGS = ("full", "no_norm", "relu", "head_norm")
+PARTS = ("iteration", "update")
 ROUNDS = 3 if QUICK else 7
 
 
-@dataclasses.dataclass
-class Timed:
-    """Two compiled calls of one setting, and the times measured so far."""
-
-    iteration: Callable[[], Any]
-    update: Callable[[], Any]
-    times: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-
-    def time(self, part: str) -> None:
-        fn = getattr(self, part)
-        wall, cpu = time.perf_counter(), time.process_time()
-        jax.block_until_ready(fn())
-        self.times.setdefault(f"{part} s", []).append(time.perf_counter() - wall)
-        self.times.setdefault(f"{part} CPU s", []).append(time.process_time() - cpu)
-
-
-def build(name: str) -> Timed:
-    """The preset's trainer with the ablation's settings, its buffer filled past warm-up."""
+def build(name: str) -> dict[str, Callable[[], Any]]:
+    """The preset's trainer with the ablation's settings, its buffer filled past warm-up: its
+    compiled iteration and updates, each called once."""
     trainer, state, advance, _ = warm_trainer(DEPTH, **ablations.ABLATIONS[name])
     batch = eqx.filter_jit(lambda t, s: t.sample_batch(s.buffer, s.key))(trainer, state)
     update = eqx.filter_jit(updates)
-    timed = Timed(
-        iteration=lambda: advance(trainer, state, jnp.asarray(1), jnp.asarray(True)),
-        update=lambda: update(trainer, state, batch),
-    )
-    for part in ("iteration", "update"):  # compile and warm up
-        jax.block_until_ready(getattr(timed, part)())
-    return timed
+    calls = {
+        "iteration": lambda: advance(trainer, state, jnp.asarray(1), jnp.asarray(True)),
+        "update": lambda: update(trainer, state, batch),
+    }
+    for call in calls.values():  # compile and warm up
+        jax.block_until_ready(call())
+    return calls
 
 
 def main() -> None:
     load = os.getloadavg()
     built = {name: build(name) for name in SETTINGS}
-    for _ in range(ROUNDS):
-        for part in ("iteration", "update"):
-            for timed in built.values():
-                timed.time(part)
-    medians = {
-        name: {k: statistics.median(v) for k, v in timed.times.items()}
-        for name, timed in built.items()
-    }
+    # Each round: every setting's iteration, then every setting's updates.
+    calls = {(part, name): built[name][part] for part in PARTS for name in SETTINGS}
+    times = interleaved(calls, ROUNDS)
+    medians: dict[str, dict[str, float]] = {name: {} for name in SETTINGS}
+    for (part, name), t in times.items():
+        medians[name][f"{part} s"] = statistics.median(t.wall)
+        medians[name][f"{part} CPU s"] = statistics.median(t.cpu)
     base = medians["full"]
     rows = []
     for name, m in medians.items():

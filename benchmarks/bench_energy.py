@@ -10,17 +10,18 @@ machine's load falls on all of them alike.
 
 import os
 import statistics
-import time
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 
 from benchmarks._table import save_table
+from benchmarks._timing import interleaved
 from deepcrl.losses import infonce
 from deepcrl.nn import neg_l2
-from deepcrl.nn._energy import EPS
+from deepcrl.nn._energy import EPS, _sq_dist
 
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
 BATCHES = (64, 256) if QUICK else (256, 1024)
@@ -29,10 +30,9 @@ ROUNDS = 3 if QUICK else 7
 
 
 def explicit_neg_l2(phi: jax.Array, psi: jax.Array) -> jax.Array:
-    """`neg_l2` with autodiff through the differences: its backward pass stores the
-    `b × c × dim` tensor of differences."""
-    diff = phi[:, None, :] - psi[None, :, :]
-    return -jnp.sqrt(jnp.sum(jnp.square(diff), axis=-1) + EPS)
+    """`neg_l2` with autodiff through its explicit differences (the squared distance without
+    its hand-written derivative): the backward pass stores the `b × c × dim` differences."""
+    return -jnp.sqrt(_sq_dist.fun(phi, psi) + EPS)
 
 
 def loss_grad(energy: Callable[[jax.Array, jax.Array], jax.Array]):
@@ -46,28 +46,23 @@ def main() -> None:
         "matmuls (neg_l2)": loss_grad(neg_l2),
         "explicit differences": loss_grad(explicit_neg_l2),
     }
-    cases = {}
+    calls = {}
     for batch in BATCHES:
         phi = jr.normal(jr.key(0), (batch, REPR_DIM))
         psi = phi + 0.1 * jr.normal(jr.key(1), (batch, REPR_DIM))  # positives near φ
         for name, grad in versions.items():
-            jax.block_until_ready(grad(phi, psi))  # compile and warm up
-            cases[(batch, name)] = (grad, phi, psi, [])
-    for _ in range(ROUNDS):
-        for grad, phi, psi, times in cases.values():
-            start = time.perf_counter()
-            jax.block_until_ready(grad(phi, psi))
-            times.append(time.perf_counter() - start)
+            calls[(batch, name)] = partial(grad, phi, psi)
+            jax.block_until_ready(calls[(batch, name)]())  # compile and warm up
+    times = interleaved(calls, ROUNDS)
+    ms = {case: 1e3 * statistics.median(t.wall) for case, t in times.items()}
     rows = []
-    for (batch, name), (_, _, _, times) in cases.items():
-        ms = 1e3 * statistics.median(times)
-        base = 1e3 * statistics.median(cases[(batch, "matmuls (neg_l2)")][3])
+    for batch, name in calls:
         rows.append(
             {
                 "batch": batch,
                 "derivative": name,
-                "gradient (ms)": ms,
-                "/ matmuls": ms / base,
+                "gradient (ms)": ms[(batch, name)],
+                "/ matmuls": ms[(batch, name)] / ms[(batch, "matmuls (neg_l2)")],
                 "stored differences (MiB)": batch * batch * REPR_DIM * 4 / 2**20
                 if name == "explicit differences"
                 else 0.0,

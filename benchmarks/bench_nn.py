@@ -14,6 +14,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import equinox as eqx
@@ -25,6 +26,7 @@ from jaxtyping import Array, Float
 from deepcrl.nn import ResidualMLP
 
 from ._table import save_table
+from ._timing import Timing, interleaved
 
 QUICK = os.environ.get("DEEPCRL_BENCH_QUICK", "0") not in ("", "0")
 DEPTHS = (4, 8) if QUICK else (4, 16, 64, 256, 1024)
@@ -110,14 +112,6 @@ def best_compile(model: Net, x: Float[Array, "batch in"], reps: int) -> Compiled
     return best
 
 
-@dataclass(frozen=True)
-class Timing:
-    """Seconds per step: wall clock, and the process's CPU time (all threads)."""
-
-    wall: list[float]
-    cpu: list[float]
-
-
 def time_steps(runs: dict[str, tuple[Step, Net]], x: Float[Array, "batch in"]) -> dict[str, Timing]:
     """Step times per variant, interleaved so that load drift hits all variants alike."""
     first = {}
@@ -127,14 +121,8 @@ def time_steps(runs: dict[str, tuple[Step, Net]], x: Float[Array, "batch in"]) -
         first[name] = time.perf_counter() - start
     reps = int(STEP_BUDGET_S / max(sum(first.values()), 1e-9))
     reps = min(max(reps, MIN_REPS), MAX_REPS)
-    times = {name: Timing([], []) for name in runs}
-    for _ in range(reps):
-        for name, (step, model) in runs.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            jax.block_until_ready(step(model, x))
-            times[name].cpu.append(time.process_time() - cpu)
-            times[name].wall.append(time.perf_counter() - wall)
-    return times
+    calls = {name: partial(step, model, x) for name, (step, model) in runs.items()}
+    return interleaved(calls, reps)
 
 
 class OtherScan(eqx.Module):

@@ -9,11 +9,10 @@ and the settings are timed interleaved (each round times every setting once), so
 machine's load falls on all of them alike; the ratios are the result.
 """
 
-import dataclasses
 import os
 import statistics
 import sys
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,9 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks._table import save_table
+from benchmarks._timing import interleaved
 from deepcrl.train import Trainer, seed_keys
+from deepcrl.train._run import _for_run
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 import sweep  # noqa: E402  # pyright: ignore[reportMissingImports]
@@ -45,14 +46,16 @@ _advance = eqx.filter_jit(
 
 
 def setting(script: str, scale_name: str, name: str) -> tuple[Trainer, int]:
-    """The trainer of the sweep's setting `name`, its learning-rate schedule spanning the
-    run as in training, and the scale's number of seeds."""
+    """The trainer of the sweep's setting `name` as its run trains it (the learning-rate
+    schedule spanning the run), and the scale's number of seeds."""
     scale = __import__(script).SCALES[scale_name]
     s = next(s for s in sweep.crl_settings(scale) if s.name == name)
-    t, c = s.trainer, s.trainer.config
-    iterations = -(-s.run.total_env_steps // c.env_steps_per_iteration) - t.warmup_iterations
-    learner = t.learner.with_total_updates(iterations * c.sgd_steps)
-    return dataclasses.replace(t, learner=learner), scale.seeds
+    return _for_run(s.trainer, s.run)[0], scale.seeds
+
+
+def iteration(trainer: Trainer, state: Any) -> Any:
+    """One learning iteration of every seed."""
+    return _advance(trainer, state, jnp.asarray(1), jnp.asarray(True))
 
 
 def warm(trainer: Trainer, seeds: int) -> Any:
@@ -61,7 +64,7 @@ def warm(trainer: Trainer, seeds: int) -> Any:
     state = _init(trainer, seed_keys(0, seeds))
     warmup = jnp.asarray(trainer.warmup_iterations)
     state, _ = _advance(trainer, state, warmup, jnp.asarray(False))
-    jax.block_until_ready(_advance(trainer, state, jnp.asarray(1), jnp.asarray(True)))
+    jax.block_until_ready(iteration(trainer, state))
     return state
 
 
@@ -72,30 +75,27 @@ def main() -> None:
         trainer, seeds = setting(script, scale_name, name)
         seeds = 1 if QUICK else seeds
         built[label] = (trainer, seeds, warm(trainer, seeds))
-    times: dict[str, list[float]] = {label: [] for label in built}
-    cpu: dict[str, list[float]] = {label: [] for label in built}
-    for _ in range(ROUNDS):
-        for label, (trainer, _, state) in built.items():
-            wall, proc = time.perf_counter(), time.process_time()
-            jax.block_until_ready(_advance(trainer, state, jnp.asarray(1), jnp.asarray(True)))
-            times[label].append(time.perf_counter() - wall)
-            cpu[label].append(time.process_time() - proc)
-    base = statistics.median(times[BASE])
-    base_cpu = statistics.median(cpu[BASE])
+    times = interleaved(
+        {label: partial(iteration, trainer, state) for label, (trainer, _, state) in built.items()},
+        ROUNDS,
+    )
+    base = statistics.median(times[BASE].wall)
+    base_cpu = statistics.median(times[BASE].cpu)
     rows = []
     for label, (trainer, seeds, _) in built.items():
         c, learner = trainer.config, trainer.learner.config
-        iteration, iteration_cpu = statistics.median(times[label]), statistics.median(cpu[label])
+        t = times[label]
+        iteration_s, iteration_cpu = statistics.median(t.wall), statistics.median(t.cpu)
         rows.append(
             {
                 "run": label,
                 "depth": learner.critic_depth,
                 "SGD steps": c.sgd_steps,
                 "seeds": seeds,
-                "iteration (s)": iteration,
-                f"iteration / {BASE}": iteration / base,
+                "iteration (s)": iteration_s,
+                f"iteration / {BASE}": iteration_s / base,
                 f"CPU time / {BASE}": iteration_cpu / base_cpu,
-                "spread (max/min)": max(times[label]) / min(times[label]),
+                "spread (max/min)": max(t.wall) / min(t.wall),
             }
         )
     c = built[BASE][0].config
