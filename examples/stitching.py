@@ -3,6 +3,7 @@
 
     python examples/stitching.py                      # point U-maze, depths 4, 8, 16 (CPU)
     python examples/stitching.py --only d4 d8         # a part of the sweep
+    python examples/stitching.py --scale cpu-long     # the same at 2× the env steps, depths 4, 16
     python examples/stitching.py --scale paper        # Ant U4-maze, depths 4-64 (for a GPU)
 
 Training episodes draw a pair of cells 1 to `max_goal_distance` (3) moves apart along the
@@ -44,6 +45,15 @@ def _depths(*depths: int) -> dict:
 SCALES = {
     "cpu": sweep.Scale(
         "point", {"layout": "u_maze", **STITCH}, 5, _depths(4, 8, 16), ["actor_depth"]
+    ),
+    # At the preset's 384k env steps every depth reaches the 4-move goal and neither of the
+    # others: twice the env steps tell whether time, given depth or not, stitches further.
+    "cpu-long": sweep.Scale(
+        "point",
+        {"layout": "u_maze", **STITCH, "total_env_steps": 768_000},
+        5,
+        _depths(4, 16),
+        ["actor_depth"],
     ),
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze", **STITCH}, 10, _depths(4, 16, 64), ["actor_depth"]
