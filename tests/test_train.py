@@ -876,6 +876,7 @@ COMMITTED_SWEEPS = {
     "actor_critic_depth": ("actor_critic_depth", "cpu"),
     "actor_critic_depth_u5": ("actor_critic_depth", "cpu-u5"),
     "stitching": ("stitching", "cpu"),
+    "stitching_long": ("stitching", "cpu-long"),
 }
 # Run folders kept beside a sweep's that its command did not make (the docs name theirs).
 NOT_SWEPT = {"depth_sweep_u4/d4-1536k", "depth_sweep_hardest_long/d4_rerun"}
