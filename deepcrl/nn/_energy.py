@@ -76,7 +76,7 @@ def _sq_dist(phi: Float[Array, "b dim"], psi: Float[Array, "c dim"]) -> Float[Ar
 def _sq_dist_jvp(primals: tuple[Array, Array], tangents: tuple[Array, Array]):
     # The derivative 2(φ_i - ψ_j)·(dφ_i - dψ_j) written as matmuls. Differentiating the
     # differences instead builds (and in reverse mode stores) a b × c × dim tensor: at
-    # b = c = 1024 that made a CRL update 37× slower than at 256 (benchmarks: profile).
+    # b = c = 1024 that made a CRL update 40× slower than at 256 (benchmarks: profile).
     # HIGHEST keeps float32 matmuls (no TF32 on GPUs) for the φ·dφ - ψ·dφ cancellation.
     phi, psi = primals
     dphi, dpsi = tangents
