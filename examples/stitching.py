@@ -1,7 +1,7 @@
 """Stitching: trained only on start-goal pairs at most 3 cells apart, can the agent reach goals
 4-6 cells away? The depth work finds that deep networks do and shallow ones do not.
 
-    python examples/stitching.py                      # point U-maze, depths 4, 8, 16 (CPU)
+    python examples/stitching.py                      # point U-maze, depths 4, 8, 16, 32 (CPU)
     python examples/stitching.py --only d4 d8         # a part of the sweep
     python examples/stitching.py --scale cpu-long     # the same at 2× the env steps, depths 4, 16
     python examples/stitching.py --scale paper        # Ant U4-maze, depths 4-64 (for a GPU)
@@ -44,7 +44,7 @@ def _depths(*depths: int) -> dict:
 
 SCALES = {
     "cpu": sweep.Scale(
-        "point", {"layout": "u_maze", **STITCH}, 5, _depths(4, 8, 16), ["actor_depth"]
+        "point", {"layout": "u_maze", **STITCH}, 5, _depths(4, 8, 16, 32), ["actor_depth"]
     ),
     # At the preset's 384k env steps every depth reaches the 4-move goal and neither of the
     # others: twice the env steps tell whether time, given depth or not, stitches further.
