@@ -14,11 +14,14 @@ ReLU (`activation="relu"`), and once with a LayerNorm before the actor's heads
 norm, the two ablations keep it (`head_norm-no_norm`, `head_norm-relu`).
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
-ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `ablations.png`.
+ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `ablations.png`;
+then the value maps (B) of every finished setting that keeps its checkpoints, as
+`depth_sweep.py` does: `value_maps.json`, `value_maps.md` and `value_maps.png`.
 """
 
 from pathlib import Path
 
+import depth_sweep
 import sweep
 
 ABLATIONS = {
@@ -77,4 +80,4 @@ def plot(rows: list[dict], out: Path, scale: sweep.Scale) -> None:
 
 
 if __name__ == "__main__":
-    sweep.main(__doc__, SCALES, plot, "runs/ablations")
+    sweep.main(__doc__, SCALES, plot, "runs/ablations", analyse=depth_sweep.maps)
