@@ -43,8 +43,8 @@ def _depths(*depths: int) -> dict:
 
 
 SCALES = {
-    # Depth 64 as built fails on the U-maze however it is trained (its actor starts
-    # saturated, `actor_init.py`); with a LayerNorm before the actor's heads it learns it.
+    # Depth 64 as built fails on the U-maze preset (its actor starts saturated,
+    # `actor_init.py`); with a LayerNorm before the actor's heads it learns the maze.
     "cpu": sweep.Scale(
         "point",
         {"layout": "u_maze", **STITCH},
