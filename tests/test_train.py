@@ -858,6 +858,7 @@ COMMITTED_SWEEPS = {
     "depth_sweep_big": ("depth_sweep", "cpu-big"),
     "depth_sweep_big_long": ("depth_sweep", "cpu-big-long"),
     "depth_sweep_u5": ("depth_sweep", "cpu-u5"),
+    "depth_sweep_u5_10seeds": ("depth_sweep", "cpu-u5", 10),
     "depth_sweep_medium": ("depth_sweep", "cpu-medium"),
     "depth_sweep_medium_long": ("depth_sweep", "cpu-medium-long"),
     "depth_sweep_medium_10seeds": ("depth_sweep", "cpu-medium", 10),  # `--seeds 10`
