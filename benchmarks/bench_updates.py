@@ -1,12 +1,13 @@
-"""More updates or more depth, at what cost: one training iteration of each U4-maze run that
-the experiments compare, depth 4 at 50 and at 200 SGD steps per iteration and depth 16 at
-50, with their seeds vmapped as the runs had them.
+"""More updates or more depth, at what cost: one training iteration of each run that the
+experiments compare, depth 4 at 50 and at 200 SGD steps per iteration and depth 16 at 50, on
+each maze where they compare them (the point U4- and U5-mazes, OGBench's medium maze), with
+their seeds vmapped as the runs had them.
 
 `python -m benchmarks updates`; `DEEPCRL_BENCH_QUICK=1` for one seed and fewer rounds.
 
-The trainers are the sweeps' own (`depth_sweep.py` and `batch_depth.py`, `--scale cpu-u4`),
-and the settings are timed interleaved (each round times every setting once), so a shared
-machine's load falls on all of them alike; the ratios are the result.
+The trainers are the sweeps' own (`depth_sweep.py` and `batch_depth.py` at the maze's
+scale), and a maze's settings are timed interleaved (each round times every setting once),
+so a shared machine's load falls on all of them alike; the ratios are the result.
 """
 
 import os
@@ -29,13 +30,15 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "examples"))
 import sweep  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 QUICK = bool(os.environ.get("DEEPCRL_BENCH_QUICK"))
-# The compared runs: (experiment script, scale, grid entry).
+# The compared runs of a maze's scale: (experiment script, grid entry).
 RUNS = {
-    "depth 4, 50 SGD steps": ("depth_sweep", "cpu-u4", "d4"),
-    "depth 4, 200 SGD steps": ("batch_depth", "cpu-u4", "d4-b256-sgd200"),
-    "depth 16, 50 SGD steps": ("depth_sweep", "cpu-u4", "d16"),
+    "depth 4, 50 SGD steps": ("depth_sweep", "d4"),
+    "depth 4, 200 SGD steps": ("batch_depth", "d4-b256-sgd200"),
+    "depth 16, 50 SGD steps": ("depth_sweep", "d16"),
 }
 BASE = "depth 16, 50 SGD steps"
+# The mazes (scale names of both scripts) where the experiments compare the runs.
+SCALES = ("cpu-u4", "cpu-u5", "cpu-medium")
 ROUNDS = 2 if QUICK else 5
 
 _init = eqx.filter_jit(eqx.filter_vmap(lambda t, k: t.init(k), in_axes=(None, 0)))
@@ -68,10 +71,10 @@ def warm(trainer: Trainer, seeds: int) -> Any:
     return state
 
 
-def main() -> None:
-    load = os.getloadavg()
+def maze_rows(scale_name: str) -> list[dict]:
+    """The compared runs on one maze, timed against each other."""
     built = {}
-    for label, (script, scale_name, name) in RUNS.items():
+    for label, (script, name) in RUNS.items():
         trainer, seeds = setting(script, scale_name, name)
         seeds = 1 if QUICK else seeds
         built[label] = (trainer, seeds, warm(trainer, seeds))
@@ -88,6 +91,7 @@ def main() -> None:
         iteration_s, iteration_cpu = statistics.median(t.wall), statistics.median(t.cpu)
         rows.append(
             {
+                "scale": scale_name,
                 "run": label,
                 "depth": learner.critic_depth,
                 "SGD steps": c.sgd_steps,
@@ -98,15 +102,23 @@ def main() -> None:
                 "spread (max/min)": max(t.wall) / min(t.wall),
             }
         )
-    c = built[BASE][0].config
+    return rows
+
+
+def main() -> None:
+    load = os.getloadavg()
+    rows = [row for scale_name in SCALES for row in maze_rows(scale_name)]
+    script, name = RUNS[BASE]
+    c = setting(script, SCALES[0], name)[0].config
     notes = (
-        f"Point U4-maze, {c.num_envs} envs × {c.unroll_length} steps per iteration, batch "
-        f"{c.batch_size}, width 128: the runs of `depth_sweep.py --scale cpu-u4` (d4, d16) and "
-        "`batch_depth.py --scale cpu-u4` (d4-b256-sgd200). iteration = one compiled, vmapped "
-        "`advance` call (collect + learn), evaluation not included. Medians of "
-        f"{ROUNDS} interleaved rounds; CPU time is the process's over all threads. "
-        f"1-minute load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on "
-        f"{os.cpu_count()} cores."
+        f"Point mass, {c.num_envs} envs × {c.unroll_length} steps per iteration, batch "
+        f"{c.batch_size}, width 128: the runs of `depth_sweep.py --scale S` (d4, d16) and "
+        "`batch_depth.py --scale S` (d4-b256-sgd200), S in "
+        f"{', '.join(SCALES)}. iteration = one compiled, vmapped `advance` call (collect + "
+        "learn), evaluation not included. Medians of "
+        f"{ROUNDS} interleaved rounds per maze; ratios are within a maze; CPU time is the "
+        f"process's over all threads. 1-minute load average {load[0]:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores."
     )
     save_table("updates", "More updates or more depth: the cost of an iteration", rows, notes)
 
