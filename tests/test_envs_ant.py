@@ -5,7 +5,9 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from deepcrl.crl import CRL, CRLConfig
 from deepcrl.envs import AntBody, Maze
+from deepcrl.train import TrainConfig, Trainer
 
 N_ENVS = 4
 
@@ -102,3 +104,45 @@ def test_observation_at(env):
 def test_invalid_healthy_range():
     with pytest.raises(ValueError, match="healthy_z"):
         AntBody(healthy_z=(1.0, 0.2))
+
+
+def test_evaluation_counts_an_episode_only_to_its_end():
+    """An Ant that leaves the healthy range ends its episode and the maze auto-resets to a
+    new start and goal: evaluation counts each episode up to its own end, as a step-by-step
+    rollout of the same actions does."""
+    # A low ceiling ends some episodes within a few steps (the torso starts at 0.75 ± 0.1),
+    # and a goal threshold wider than the maze makes every step a success, so an episode's
+    # time at goal is its length. Short episodes keep the two programs' float differences
+    # (contacts are chaotic) far below the tolerances.
+    env = Maze(
+        "u_maze", body=AntBody(healthy_z=(0.2, 0.8)), episode_length=12, goal_threshold=100.0
+    )
+    trainer = Trainer(
+        CRL(CRLConfig(actor_width=16, critic_width=16, repr_dim=8)),
+        env,
+        env,
+        TrainConfig(
+            num_envs=4, unroll_length=10, batch_size=8, buffer_capacity=40, num_eval_envs=8
+        ),
+    )
+    state = eqx.filter_jit(trainer.init)(jr.key(0))
+    episodes = eqx.filter_jit(trainer.evaluate_episodes)(state, jr.key(1))
+
+    def rollout(env_state):
+        def step(s, _):
+            obs, goal = env.net_inputs(s.obs, s.goal)
+            nxt = jax.vmap(env.step)(s, trainer.learner.act_eval(state.learner, obs, goal))
+            return nxt, (nxt.done, nxt.metrics["dist"], env.achieved_goal(s.obs))
+
+        return jax.lax.scan(step, env_state, None, length=env.episode_length)[1]
+
+    start = jax.vmap(env.reset)(jr.split(jr.key(1), 8))
+    done, dist, here = map(np.asarray, eqx.filter_jit(rollout)(start))
+    end = done.argmax(0)  # the step that ends each episode (the time limit at the latest)
+    assert (end < env.episode_length - 1).any() and (end == env.episode_length - 1).any()
+    np.testing.assert_array_equal(episodes.time_at_goal, end + 1)
+    assert np.all(np.asarray(episodes.success))
+    envs = np.arange(8)
+    np.testing.assert_allclose(episodes.final_dist, dist[end, envs], atol=1e-3)
+    np.testing.assert_allclose(episodes.last, here[end, envs], atol=1e-3)
+    np.testing.assert_array_equal(episodes.goal, start.goal)

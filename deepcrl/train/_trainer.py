@@ -300,7 +300,8 @@ class Trainer(eqx.Module):
     ) -> tuple[
         dict[str, Array], tuple[Float[Array, "record time goal"], Float[Array, "record goal"]]
     ]:
-        """Full episodes of the learner's deterministic actions on the evaluation env.
+        """Full episodes of the learner's deterministic actions on the evaluation env (an
+        episode that terminates early counts up to its end).
 
         **Returns:** metrics — `success` (share of episodes that reached the goal at least
         once), `time_at_goal` (steps within the goal threshold, per episode), `final_dist`
@@ -326,26 +327,28 @@ class Trainer(eqx.Module):
         env = self.eval_env
         start = jax.vmap(env.reset)(jr.split(key, self.config.num_eval_envs))
 
-        def step(
-            carry: tuple[AbstractGoalEnvState, Array], _: None
-        ) -> tuple[Any, tuple[Array, ...]]:
-            env_state = carry[0]
+        def step(carry: tuple[Any, ...], _: None) -> tuple[Any, tuple[Array, ...]]:
+            env_state, last, alive, final_dist = carry
             obs, goal = env.net_inputs(env_state.obs, env_state.goal)
             action = self.learner.act_eval(state.learner, obs, goal)
             nxt = jax.vmap(env.step)(env_state, action)
-            here = env.achieved_goal(env_state.obs)
-            return (nxt, here), (nxt.metrics["success"], nxt.metrics["dist"], here[:record])
+            here = jnp.where(alive[:, None], env.achieved_goal(env_state.obs), last)
+            success = jnp.where(alive, nxt.metrics["success"], 0.0)
+            final_dist = jnp.where(alive, nxt.metrics["dist"], final_dist)
+            # An episode that ends early (an Ant that falls) auto-resets to a new start and
+            # goal: nothing after its end counts, and its trajectory holds its last position.
+            return (nxt, here, alive & ~nxt.done, final_dist), (success, here[:record])
 
-        # `last` (carried, not stacked) is where the last action was taken: after it the
-        # maze has auto-reset.
         first = env.achieved_goal(start.obs)
-        (_, last), (success, dist, xy) = jax.lax.scan(
-            step, (start, first), None, length=env.episode_length
+        alive = jnp.ones(first.shape[0], dtype=bool)
+        carry = (start, first, alive, jnp.zeros(first.shape[0], dtype=jnp.float32))
+        (_, last, _, final_dist), (success, xy) = jax.lax.scan(
+            step, carry, None, length=env.episode_length
         )
         episodes = Episodes(
             success=jnp.any(success > 0, axis=0),
             time_at_goal=jnp.sum(success, axis=0),
-            final_dist=dist[-1],
+            final_dist=final_dist,
             start=first,
             last=last,
             goal=start.goal,
