@@ -156,6 +156,22 @@ def test_bad_agent_config_is_rejected(kwargs, match):
         CRLConfig(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "name, bad, match",
+    [
+        ("energy", "l3", r"energy must be one of \['l2', 'sq_l2', 'dot', 'cosine'\], got 'l3'"),
+        ("infonce_variant", "fwd", r"infonce_variant must be one of .*'symmetric'\], got 'fwd'"),
+    ],
+)
+def test_unknown_energy_or_infonce_variant_is_refused_by_the_config(name, bad, match):
+    # Set past the runtime type checker (which also refuses it), as a caller without it
+    # meets it: at construction, not when a run first traces `update`.
+    config = CRLConfig()
+    object.__setattr__(config, name, bad)
+    with pytest.raises(ValueError, match=match):
+        config.__post_init__()
+
+
 def test_a_decay_to_zero_before_the_run_ends_is_refused():
     config = dataclasses.replace(SMALL_AGENT, lr_schedule="cosine", lr_decay_updates=9)
     with pytest.raises(ValueError, match="makes 12 SGD steps.*lr_decay_updates=9"):

@@ -32,6 +32,7 @@ from deepcrl.train import (
     DivergenceError,
     RunConfig,
     RunLockedError,
+    Tandem,
     TrainConfig,
     Trainer,
     eval_keys,
@@ -180,6 +181,23 @@ def test_load_run_beside_a_training_run_reads_its_newest_checkpoint(tmp_path, mo
     (tmp_path / "checkpoints" / "000000008" / "state.eqx").write_bytes(b"")
     with pytest.raises(CheckpointError, match="000000008.*damaged"):
         load_run(_trainer(), _config(tmp_path, 8))
+
+
+def test_random_goals_are_refused_for_a_contrastive_learner():
+    # CRL trains each row's goal as its positive: a swapped goal would be a false one.
+    config = dataclasses.replace(TRAIN, random_goals=0.3)
+    with pytest.raises(ValueError, match="random_goals=0.3 needs a learner.*CRL"):
+        Trainer(CRL(LEARNER), MAZE.make(), MAZE.make_eval(), config)
+    with pytest.raises(ValueError, match="random_goals=0.3 needs a learner.*Tandem"):
+        Trainer(
+            Tandem(collector=TD(TDConfig(actor_width=16, critic_width=16)), learner=CRL(LEARNER)),
+            MAZE.make(),
+            None,
+            config,
+        )
+    Trainer(
+        TD(TDConfig(actor_width=16, critic_width=16)), MAZE.make(), MAZE.make_eval(), config
+    )  # TD learns from the reward
 
 
 def test_env_and_eval_env_must_agree_on_sizes():

@@ -1,4 +1,5 @@
 import dataclasses
+from typing import get_args
 
 import equinox as eqx
 import jax
@@ -8,7 +9,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..losses import InfoNCEVariant, contrastive_metrics, infonce
-from ..nn import ContrastiveCritic, EnergyName, TanhGaussianActor
+from ..nn import ENERGIES, ContrastiveCritic, EnergyName, TanhGaussianActor
 from ..train import Batch
 from ..train._actor_critic import (
     AbstractActorCritic,
@@ -16,6 +17,7 @@ from ..train._actor_critic import (
     ActorCriticConfig,
     alpha_loss,
     apply_updates,
+    check_choice,
     check_float,
     check_int,
     network_options,
@@ -40,6 +42,10 @@ class CRLConfig(ActorCriticConfig):
         super().__post_init__()
         check_int("repr_dim", self.repr_dim, minimum=1)
         check_float("logsumexp_penalty", self.logsumexp_penalty, low=0.0)
+        # Checked here, not first when `update` is traced inside a run that already wrote
+        # its files.
+        check_choice("energy", self.energy, tuple(ENERGIES))
+        check_choice("infonce_variant", self.infonce_variant, get_args(InfoNCEVariant))
 
 
 class CRLState(AbstractActorCriticState):
@@ -98,6 +104,10 @@ class CRL(AbstractActorCritic[CRLConfig]):
     config: CRLConfig = eqx.field(static=True)
     total_updates: int | None = eqx.field(static=True, default=None)
     """SGD steps of the whole run (for `lr_schedule="cosine"`), set by `with_total_updates`."""
+
+    @property
+    def goals_are_positives(self) -> bool:
+        return True
 
     def init(
         self, key: PRNGKeyArray, *, obs_size: int, goal_size: int, action_size: int

@@ -17,6 +17,7 @@ from ..train._actor_critic import (
     ActorCriticConfig,
     alpha_loss,
     apply_updates,
+    check_choice,
     check_float,
     check_int,
     network_options,
@@ -67,10 +68,7 @@ class TDConfig(ActorCriticConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.value_loss not in ("hl_gauss", "two_hot", "mse"):
-            raise ValueError(
-                f"value_loss must be 'hl_gauss', 'two_hot' or 'mse', got {self.value_loss!r}."
-            )
+        check_choice("value_loss", self.value_loss, ("hl_gauss", "two_hot", "mse"))
         check_int("num_bins", self.num_bins, minimum=2)
         check_float("sigma_ratio", self.sigma_ratio, low=0.0, low_open=True)
         check_float("discount", self.discount, low=0.0, high=1.0, low_open=True, high_open=True)

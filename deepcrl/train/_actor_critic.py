@@ -76,17 +76,11 @@ class ActorCriticConfig:
             check_int(name, getattr(self, name), minimum=1)
         for name in ("actor_lr", "critic_lr", "alpha_lr"):
             check_float(name, getattr(self, name), low=0.0, low_open=True)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}."
-            )
+        check_choice("activation", self.activation, tuple(ACTIVATIONS))
         for name in ("layer_norm", "actor_head_norm"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(
-                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}."
-            )
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         if self.lr_decay_updates is not None:
             check_int("lr_decay_updates", self.lr_decay_updates, minimum=1)
         check_float("lr_final_scale", self.lr_final_scale, low=0.0, high=1.0)
@@ -103,6 +97,12 @@ def network_options(config: ActorCriticConfig) -> dict[str, Any]:
         layer_norm=config.layer_norm,
         remat=config.remat,
     )
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """A `ValueError` naming `name` unless `value` is one of `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
 
 
 def check_int(name: str, value: Any, *, minimum: int) -> None:

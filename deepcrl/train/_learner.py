@@ -71,6 +71,13 @@ class AbstractLearner(eqx.Module):
     ) -> Float[Array, " batch"]:
         """The critic's value of `(obs, action)` for `goal` (value maps)."""
 
+    @property
+    def goals_are_positives(self) -> bool:
+        """Whether the learner trains every batch row's goal as that row's positive, taking
+        its negatives from the other rows (contrastive critics). Such a learner must not be
+        given `TrainConfig.random_goals`: a swapped goal would be a false positive."""
+        return False
+
     def with_total_updates(self, total_updates: int) -> "AbstractLearner":
         """This learner, told how many SGD steps the run will make (learning-rate schedules
         that span the whole run need it). The default ignores it."""

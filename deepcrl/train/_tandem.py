@@ -44,6 +44,10 @@ class Tandem(AbstractLearner):
         self.learner = learner
 
     @property
+    def goals_are_positives(self) -> bool:
+        return self.collector.goals_are_positives or self.learner.goals_are_positives
+
+    @property
     def config(self) -> TandemConfig:
         return TandemConfig(self.collector.config, self.learner.config)
 

@@ -127,6 +127,12 @@ class Trainer(eqx.Module):
                     f"env and eval_env disagree on {name}: "
                     f"{getattr(env, name)} != {getattr(eval_env, name)}."
                 )
+        if config.random_goals > 0 and learner.goals_are_positives:
+            raise ValueError(
+                f"random_goals={config.random_goals} needs a learner that learns from the "
+                f"reward (e.g. TD): {type(learner).__name__} trains every row's goal as a "
+                "positive, so a swapped goal would be a false positive. Use random_goals=0."
+            )
         self.learner = learner
         self.env = env
         self.eval_env = eval_env
