@@ -7,6 +7,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from deepcrl.train._files import (
     checkpoint_dirs,
     load_checkpoint_state,
     read_json,
+    remove_stale_temporaries,
     run_lock,
     save_checkpoint,
     update_json,
@@ -405,6 +407,39 @@ def test_damaged_files_name_themselves_and_the_way_out(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("")  # emptied: the checkpoint still has it all
     assert [r[M.ITERATION] for r in _run(tmp_path, 6).history] == [4, 6]
     assert len(load_history(tmp_path)) == 2
+
+
+def test_saving_an_iteration_again_replaces_it_and_a_kill_midway_keeps_the_one_before(
+    tmp_path, monkeypatch
+):
+    state = _init(_trainer(), seed_keys(0, 2))
+    save_checkpoint(tmp_path, state, {"iteration": 2})
+    save_checkpoint(tmp_path, state, {"iteration": 4, "tag": "first"})
+    save_checkpoint(tmp_path, state, {"iteration": 4, "tag": "again"})
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000002", "000000004"]
+    meta = json.loads((tmp_path / "checkpoints" / "000000004" / "meta.json").read_text())
+    assert meta["tag"] == "again"
+    assert not list((tmp_path / "checkpoints").glob(".*"))  # nothing left aside
+
+    def killed_after_the_first_rename(src, dst):
+        os_rename(src, dst)
+        raise KeyboardInterrupt
+
+    os_rename = os.rename
+    monkeypatch.setattr("deepcrl.train._files.os.rename", killed_after_the_first_rename)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, state, {"iteration": 4, "tag": "third"})
+    monkeypatch.undo()
+    # The old checkpoint 4 was moved aside, the new one not yet in place: the run resumes
+    # from checkpoint 2, and its start removes what was left behind.
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000002"]
+    shapes = eqx.filter_eval_shape(lambda: state)
+    assert _same(load_checkpoint_state(tmp_path, checkpoint_dirs(tmp_path)[-1], shapes), state)
+    remove_stale_temporaries(tmp_path)
+    assert not list((tmp_path / "checkpoints").glob(".*"))
+    for keep in (0, -1):
+        with pytest.raises(ValueError, match="keep must be an integer >= 1"):
+            save_checkpoint(tmp_path, state, {"iteration": 6}, keep=keep)
 
 
 def test_a_checkpoint_of_another_structure_does_not_fit(tmp_path):

@@ -200,10 +200,15 @@ def remove_stale_temporaries(out: Path) -> None:
 
 
 def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 2) -> Path:
-    """Write `checkpoints/<iteration>/` atomically and keep only the newest `keep`.
+    """Write `checkpoints/<iteration>/` atomically and keep only the newest `keep` (>= 1).
 
-    `meta` must hold `iteration`; the state's SHA-256 is added to it.
+    `meta` must hold `iteration`; the state's SHA-256 is added to it. Saving an iteration
+    that already has a checkpoint (a rerun after a crash) moves the old one aside before the
+    new one takes its name: a kill between the two renames leaves the run at its previous
+    checkpoint, never at a torn one.
     """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise ValueError(f"keep must be an integer >= 1, got {keep!r}.")
     root = out / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{int(meta['iteration']):09d}"
@@ -220,10 +225,13 @@ def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 
         f.flush()
         os.fsync(f.fileno())
     _fsync_dir(tmp)  # the files' names too, before the directory is renamed into place
-    if final.exists():  # the same iteration again (a rerun after a crash): replace it
-        shutil.rmtree(final)
+    aside = root / f".{final.name}.{os.getpid()}.replaced.tmp"  # a stale temporary if killed
+    if final.exists():  # the same iteration again (a rerun after a crash)
+        shutil.rmtree(aside, ignore_errors=True)
+        os.rename(final, aside)
     os.rename(tmp, final)
     _fsync_dir(root)
+    shutil.rmtree(aside, ignore_errors=True)
     for old in checkpoint_dirs(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
