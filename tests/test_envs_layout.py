@@ -100,6 +100,10 @@ def test_ogbench_tasks_are_reachable(name):
     layout = get_layout(name)
     for start, goal in OGBENCH_TASKS[name]:
         assert layout.geodesic_distance(start, goal) > 0
+    # `R` is the first task's start; the `G` cells are the other goals, four per maze.
+    start = OGBENCH_TASKS[name][0][0]
+    goals = {goal for _, goal in OGBENCH_TASKS[name]} - {start}
+    assert {tuple(c) for c in layout.goal_cells.tolist()} == goals and len(goals) == 4
 
 
 def test_layout_is_a_static_config():

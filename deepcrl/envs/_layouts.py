@@ -3,8 +3,9 @@
 The `u_maze`, `u4_maze`, `u5_maze`, `big_maze`, `hardest_maze` families and `stitch_u_maze` are the
 layouts of the deep contrastive RL / JaxGCRL ant mazes (`_eval` variants move the goal candidates
 to the far end). `medium`, `large` and `giant` are the OGBench point/ant maze grids; OGBench
-defines five evaluation tasks `(start, goal)` per maze (`OGBENCH_TASKS`), so in these layouts
-`R` is the first task's start and the `G` cells are the five tasks' goals.
+defines five evaluation tasks `(start, goal)` per maze (`OGBENCH_TASKS`). In these layouts `R`
+is the first task's start, (1, 1), and the `G` cells are the tasks' other goals: four in each
+maze (in `medium` and `giant` one task's goal is (1, 1) itself, in `large` two tasks share one).
 """
 
 from types import MappingProxyType
