@@ -101,9 +101,20 @@ def test_observation_at(env):
     np.testing.assert_array_equal(obs[0, 15:], 0.0)
 
 
-def test_invalid_healthy_range():
-    with pytest.raises(ValueError, match="healthy_z"):
-        AntBody(healthy_z=(1.0, 0.2))
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(healthy_z=(1.0, 0.2)), "healthy_z"),
+        (dict(timestep=0.0), "timestep must be a finite positive number, got 0.0"),
+        (dict(gear=float("inf")), "gear must be a finite positive number, got inf"),
+        (dict(n_substeps=0), "n_substeps must be an integer >= 1, got 0"),
+        (dict(reset_noise=-0.1), "reset_noise must be a finite number >= 0, got -0.1"),
+    ],
+)
+def test_invalid_ant_settings(kwargs, match):
+    # Each would otherwise fail only once traced (a division by zero) or give NaN states.
+    with pytest.raises(ValueError, match=match):
+        AntBody(**kwargs)
 
 
 def test_evaluation_counts_an_episode_only_to_its_end():

@@ -327,6 +327,22 @@ def test_invalid_options(kwargs, match):
         Maze("u_maze", **kwargs)
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(radius=0.0), "radius must be a finite positive number, got 0.0"),
+        (dict(max_step=math.inf), "max_step must be a finite positive number, got inf"),
+        (dict(timestep=0.0), "timestep must be a finite positive number, got 0.0"),
+        (dict(n_substeps=0), "n_substeps must be an integer >= 1, got 0"),
+    ],
+)
+def test_invalid_point_body(kwargs, match):
+    # `max_speed` divides by timestep × n_substeps, first when `step` is traced.
+    settings = dict(radius=0.5, max_step=0.5, timestep=0.02, n_substeps=5) | kwargs
+    with pytest.raises(ValueError, match=match):
+        PointBody(**settings)
+
+
 @pytest.mark.parametrize("name", ["goal_threshold", "start_noise", "goal_noise", "chain_goals"])
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_float_options_must_be_finite(name, value):

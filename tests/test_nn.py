@@ -10,6 +10,7 @@ from jax.test_util import check_grads
 from deepcrl.nn import (
     ENERGIES,
     ContrastiveCritic,
+    QEnsemble,
     ResidualMLP,
     TanhGaussianActor,
     UnrolledResidualMLP,
@@ -156,6 +157,26 @@ def test_bad_sizes_are_rejected(getkey, kwargs, match):
     args = dict(in_size=3, out_size=3) | kwargs
     with pytest.raises(ValueError, match=match):
         ResidualMLP(args.pop("in_size"), args.pop("out_size"), key=getkey(), **args)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda k: TanhGaussianActor(3, 2, 0, key=k),
+            "action_size must be a positive integer, got 0",
+        ),
+        (lambda k: ContrastiveCritic(3, 2, 2, repr_dim=0, key=k), "repr_dim must be .*got 0"),
+        (lambda k: ContrastiveCritic(0, 2, 2, key=k), "obs_size must be .*got 0"),
+        (lambda k: QEnsemble(3, 2, 2, num_outputs=0, key=k), "num_outputs must be .*got 0"),
+        (lambda k: QEnsemble(3, 2, 2, 1, num_critics=0, key=k), "num_critics must be .*got 0"),
+        (lambda k: QEnsemble(3, True, 2, 1, key=k), "action_size must be .*got True"),
+    ],
+)
+def test_network_sizes_are_named_when_bad(getkey, make, match):
+    # Each size by its own name, not as the out_size of a ResidualMLP built from it.
+    with pytest.raises(ValueError, match=match):
+        make(getkey())
 
 
 def test_wrong_input_shape_is_rejected(getkey):

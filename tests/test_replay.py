@@ -394,6 +394,8 @@ def test_bad_sizes():
         sample_relabelled(state, jr.key(0), window=9, batch_size=2, discount=0.9)
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         sample_relabelled(state, jr.key(0), window=4, batch_size=0, discount=0.9)
+    with pytest.raises(ValueError, match="batch_size must be an integer, got True"):
+        sample_relabelled(state, jr.key(0), window=4, batch_size=True, discount=0.9)
     with pytest.raises(ValueError, match="got 1"):
         future_indices(jr.key(0), jnp.zeros((3, 1), jnp.int32), 0.9)
     with pytest.raises(ValueError, match="capacity must be >= 1, got 0"):

@@ -6,6 +6,7 @@ of the maze's MJCF, turns an action into controls or velocities, reads its obser
 """
 
 import abc
+import math
 from typing import ClassVar, NamedTuple
 
 import equinox as eqx
@@ -100,10 +101,9 @@ class PointBody(AbstractBody):
     action_size: int = eqx.field(static=True, default=2)
 
     def __check_init__(self):
-        if not self.radius > 0:
-            raise ValueError(f"radius must be positive, got {self.radius}.")
-        if not self.max_step > 0:
-            raise ValueError(f"max_step must be positive, got {self.max_step}.")
+        for name in ("radius", "max_step", "timestep"):
+            _check_positive(name, getattr(self, name))
+        _check_substeps(self.n_substeps)
 
     @property
     def max_speed(self) -> float:
@@ -183,6 +183,11 @@ class AntBody(AbstractBody):
             raise ValueError(
                 f"healthy_z must be (low, high) with low < high, got {self.healthy_z}."
             )
+        for name in ("gear", "timestep"):
+            _check_positive(name, getattr(self, name))
+        _check_substeps(self.n_substeps)
+        if not (math.isfinite(self.reset_noise) and self.reset_noise >= 0):
+            raise ValueError(f"reset_noise must be a finite number >= 0, got {self.reset_noise}.")
 
     def mjcf(self) -> AgentMJCF:
         default = """
@@ -264,3 +269,13 @@ def _ant_leg(
 
 def _uniform(key: PRNGKeyArray, shape: tuple[int, ...], scale: float) -> Float[Array, "..."]:
     return jr.uniform(key, shape, minval=-scale, maxval=scale)
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite positive number, got {value}.")
+
+
+def _check_substeps(value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"n_substeps must be an integer >= 1, got {value!r}.")

@@ -7,7 +7,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._custom_types import Activation
-from ._residual import ResidualMLP, _norm
+from ._residual import ResidualMLP, _norm, check_sizes
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
@@ -69,6 +69,7 @@ class TanhGaussianActor(eqx.Module):
           keeps the heads' input at the same scale at every depth.
         - `key`: PRNG key for the initialisation.
         """
+        check_sizes(obs_size=obs_size, goal_size=goal_size, action_size=action_size)
         self.trunk = ResidualMLP(
             obs_size + goal_size,
             2 * action_size,

@@ -6,7 +6,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._custom_types import Activation
 from ._energy import EnergyName, energy_fn
-from ._residual import ResidualMLP
+from ._residual import ResidualMLP, check_sizes
 
 
 class ContrastiveCritic(eqx.Module):
@@ -47,6 +47,9 @@ class ContrastiveCritic(eqx.Module):
         - `key`: PRNG key for the initialisation.
         """
         energy_fn(energy)  # fail early on an unknown name
+        check_sizes(
+            obs_size=obs_size, action_size=action_size, goal_size=goal_size, repr_dim=repr_dim
+        )
         sa_key, goal_key = jr.split(key)
 
         def encoder(in_size: int, key: PRNGKeyArray) -> ResidualMLP:

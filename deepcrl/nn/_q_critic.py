@@ -5,7 +5,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._custom_types import Activation
-from ._residual import ResidualMLP
+from ._residual import ResidualMLP, check_sizes
 
 
 class QEnsemble(eqx.Module):
@@ -45,8 +45,13 @@ class QEnsemble(eqx.Module):
           [`ResidualMLP`][deepcrl.nn.ResidualMLP].
         - `key`: PRNG key for the initialisation.
         """
-        if num_critics < 1:
-            raise ValueError(f"num_critics must be >= 1, got {num_critics}.")
+        check_sizes(
+            obs_size=obs_size,
+            action_size=action_size,
+            goal_size=goal_size,
+            num_outputs=num_outputs,
+            num_critics=num_critics,
+        )
 
         def make(k: PRNGKeyArray) -> ResidualMLP:
             return ResidualMLP(

@@ -1,3 +1,5 @@
+import operator
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -267,11 +269,27 @@ class UnrolledResidualMLP(AbstractResidualMLP):
         return x
 
 
+def check_sizes(**sizes: int) -> None:
+    """A `ValueError` naming the first size that is not an integer >= 1 (NumPy integers
+    pass; floats and bools, which would fail deep inside Equinox or JAX, do not)."""
+    for name, value in sizes.items():
+        if not (_is_int(value) and value >= 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _is_int(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        operator.index(value)  # pyright: ignore[reportArgumentType]
+    except TypeError:
+        return False
+    return True
+
+
 def _check_sizes(*, in_size: int, out_size: int, width: int, depth: int) -> None:
-    for name, value in (("in_size", in_size), ("out_size", out_size), ("width", width)):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}.")
-    if depth < LAYERS_PER_BLOCK or depth % LAYERS_PER_BLOCK:
+    check_sizes(in_size=in_size, out_size=out_size, width=width)
+    if not _is_int(depth) or depth < LAYERS_PER_BLOCK or depth % LAYERS_PER_BLOCK:
         raise ValueError(
             f"depth must be a positive multiple of {LAYERS_PER_BLOCK} (Linear layers per "
             f"residual block), got {depth}."

@@ -28,8 +28,8 @@ class TrajectoryBuffer(eqx.Module):
     num_envs: int = eqx.field(static=True)
 
     def __check_init__(self):
-        _check_positive("capacity", self.capacity)
-        _check_positive("num_envs", self.num_envs)
+        check_positive("capacity", self.capacity)
+        check_positive("num_envs", self.num_envs)
 
 
 def buffer_init(example: PyTree[Shaped[Array, "num_envs ..."]], capacity: int) -> TrajectoryBuffer:
@@ -46,7 +46,7 @@ def buffer_init(example: PyTree[Shaped[Array, "num_envs ..."]], capacity: int) -
     are zeros of shape `[capacity, num_envs, ...]` with the example's dtypes, trajectory ids
     zeros of shape `[capacity, num_envs]` (int32), and insert position and size 0.
     """
-    _check_positive("capacity", capacity)
+    check_positive("capacity", capacity)
     capacity = operator.index(capacity)  # a plain int: NumPy ints make poor static fields
     leaves = jax.tree.leaves(example)
     if not leaves:
@@ -178,7 +178,7 @@ def check_window(window: int, capacity: int) -> None:
         )
 
 
-def _check_positive(name: str, value: int) -> None:
+def check_positive(name: str, value: int) -> None:
     _check_int(name, value)
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}.")

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Int, PRNGKeyArray
 
-from ._buffer import TrajectoryBuffer, check_window, gather, window_rows
+from ._buffer import TrajectoryBuffer, check_positive, check_window, gather, window_rows
 from ._transition import Relabelled
 
 
@@ -123,8 +123,7 @@ def sample_relabelled(
     at `j`). Take the goal from `future`, e.g. `future.obs[:, :2]`.
     """
     check_window(window, state.capacity)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    check_positive("batch_size", batch_size)
     check_discount(discount)
     window_key, future_key, row_key = jr.split(key, 3)
     rows = window_rows(state, window_key, window, check=check)
