@@ -454,6 +454,24 @@ def test_a_checkpoint_of_another_structure_does_not_fit(tmp_path):
     assert _same(loaded, state) and loaded.key.dtype == state.key.dtype
 
 
+def test_an_interrupt_inside_an_update_is_reported_as_an_interrupt(tmp_path, monkeypatch, capsys):
+    # `_advance` donates the state it is given: the report must not read it afterwards.
+    _run(tmp_path, 4)
+    advance = run_module._advance
+
+    def interrupted(trainer, state, *args):
+        advance(trainer, state, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "_advance", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, 6)
+    assert (
+        f"Interrupted at iteration 4; rerun to resume from the last checkpoint in {tmp_path}"
+        in capsys.readouterr().out
+    )
+
+
 def test_a_second_run_in_the_same_directory_is_refused(tmp_path):
     with run_lock(tmp_path), pytest.raises(RunLockedError, match="Another run"):
         _run(tmp_path, 4)

@@ -273,6 +273,8 @@ def _run_locked(
     episodes = None
     bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
     start_time = time.perf_counter() - (history[-1][M.TIME] if history else 0.0)
+    # Kept on the host: an interrupt inside `_advance` leaves `state` donated (deleted).
+    reached = int(state.iteration[0])
     try:
         while (iteration := int(state.iteration[0])) < total_iters:
             learn = iteration >= warmup
@@ -285,6 +287,7 @@ def _run_locked(
                 trainer, state, jnp.asarray(stop - iteration, jnp.int32), jnp.asarray(learn)
             )
             metrics = {k: np.asarray(v, dtype=np.float64) for k, v in metrics.items()}
+            reached = stop
             rate = (stop - iteration) * per_iter / (time.perf_counter() - chunk_start)
             bar.update((stop - iteration) * per_iter)
             if not learn:
@@ -306,8 +309,8 @@ def _run_locked(
     except KeyboardInterrupt:
         bar.close()
         print(
-            f"Interrupted at iteration {int(state.iteration[0])}; rerun to resume from the "
-            f"last checkpoint in {out}."
+            f"Interrupted at iteration {reached}; rerun to resume from the last checkpoint "
+            f"in {out}."
         )
         raise
     bar.close()
