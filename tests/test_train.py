@@ -112,7 +112,10 @@ def test_batches_pair_steps_with_their_next_step_and_future_goals(getkey):
     warmup = jnp.asarray(trainer.warmup_iterations, jnp.int32)
     state, _ = _advance(trainer, state, warmup, jnp.asarray(False))
     first = jax.tree.map(lambda x: x[0], state)
-    trainer = _trainer(train=dataclasses.replace(TRAIN, random_goals=0.5, batch_size=64))
+    # Random goals are for learners that learn from the reward (TD); batches do not depend
+    # on the learner.
+    train = dataclasses.replace(TRAIN, random_goals=0.5, batch_size=64)
+    trainer = _trainer(TDConfig(actor_width=16, critic_width=16), train=train)
     batch = eqx.filter_jit(lambda t, b, k: t.sample_batch(b, k))(trainer, first.buffer, getkey())
     cell = trainer.env.layout.cell_size
     stored = first.buffer.data.obs.reshape(-1, first.buffer.data.obs.shape[-1]) / cell
