@@ -39,9 +39,12 @@ from deepcrl.train._plots import _image_extent, draw_walls, farthest_goal
 RESOLUTION = 64
 
 
-def grid_geodesic(free: np.ndarray, spacing: float, source: tuple[int, int]) -> np.ndarray:
-    """Shortest-path lengths from `source` over the free points of a square grid (8-connected;
-    a diagonal step needs both of its side neighbours free). `inf` where unreachable."""
+def grid_geodesic(
+    free: np.ndarray, spacing: tuple[float, float], source: tuple[int, int]
+) -> np.ndarray:
+    """Shortest-path lengths from `source` over the free points of a grid whose first axis
+    has spacing `spacing[0]` and second `spacing[1]` (8-connected; a diagonal step needs both
+    of its side neighbours free). `inf` where unreachable."""
     n, m = free.shape
     index = np.arange(n * m).reshape(n, m)
     rows, cols, weights = [], [], []
@@ -55,20 +58,23 @@ def grid_geodesic(free: np.ndarray, spacing: float, source: tuple[int, int]) -> 
             ok &= free[i0 + di, j0] & free[i0, j0 + dj]
         rows.append(index[i0[ok], j0[ok]])
         cols.append(index[i1[ok], j1[ok]])
-        weights.append(np.full(ok.sum(), spacing * np.hypot(di, dj)))
+        weights.append(np.full(ok.sum(), np.hypot(di * spacing[0], dj * spacing[1])))
     r, c, w = (np.concatenate(x) for x in (rows, cols, weights))
     graph = coo_matrix((w, (r, c)), shape=(n * m, n * m)).tocsr()
     return dijkstra(graph, directed=False, indices=index[source]).reshape(n, m)
 
 
-def grid_over(layout: Layout, resolution: int = RESOLUTION) -> tuple[np.ndarray, np.ndarray, float]:
-    """A square grid over the layout's extent: the points (`resolution × resolution × 2`,
-    float32, first axis along x), which of them are free, and the spacing along x."""
+def grid_over(
+    layout: Layout, resolution: int = RESOLUTION
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """A `resolution × resolution` grid over the layout's extent: the points (`resolution ×
+    resolution × 2`, float32, first axis along x), which of them are free, and the spacings
+    along x and y (equal only on a square maze)."""
     x_min, x_max, y_min, y_max = layout.extent
     xs, ys = np.linspace(x_min, x_max, resolution), np.linspace(y_min, y_max, resolution)
     points = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).astype(np.float32)
     free = ~np.asarray(layout.in_wall(points.reshape(-1, 2))).reshape(resolution, resolution)
-    return points, free, float(xs[1] - xs[0])
+    return points, free, (float(xs[1] - xs[0]), float(ys[1] - ys[0]))
 
 
 def value_maps(variant: str, seeds: int, out: str) -> dict:

@@ -26,7 +26,7 @@ from jaxtyping import TypeCheckError
 import deepcrl.train._plots
 import deepcrl.train._run as run_module
 from deepcrl.crl import CRL, CRLConfig
-from deepcrl.envs import LAYOUTS, MazeConfig
+from deepcrl.envs import LAYOUTS, MazeConfig, get_layout
 from deepcrl.td import TD, TDConfig
 from deepcrl.train import (
     CheckpointError,
@@ -1141,16 +1141,40 @@ def test_success_by_goal_distance_counts_each_seeds_episodes_per_band(examples):
 def test_grid_geodesic_goes_around_walls(examples):
     geodesic = examples("value_maps").grid_geodesic
     free = np.ones((5, 5), bool)
-    np.testing.assert_allclose(geodesic(free, 0.5, (0, 0))[4, 4], 4 * 0.5 * np.sqrt(2))
+    np.testing.assert_allclose(geodesic(free, (0.5, 0.5), (0, 0))[4, 4], 4 * 0.5 * np.sqrt(2))
+    # Unequal spacings: each axis by its own, diagonals by both.
+    d = geodesic(free, (1.0, 2.0), (0, 0))
+    np.testing.assert_allclose([d[4, 0], d[0, 4], d[1, 1]], [4.0, 8.0, np.sqrt(5)])
     # A wall across the middle row with a gap at the right end: the way round. A diagonal
     # step may not cut the wall's corner, so the path steps straight through the gap:
     # (0,0) ↘ (1,1) → (1,4) ↓ (3,4) ↙ (4,3) ← (4,0).
     free[2, :4] = False
-    d = geodesic(free, 1.0, (0, 0))
+    d = geodesic(free, (1.0, 1.0), (0, 0))
     np.testing.assert_allclose(d[4, 0], 2 * np.sqrt(2) + 3 + 2 + 3)
     # Points walled off entirely are unreachable.
     free[2, 4] = False
-    assert np.isinf(geodesic(free, 1.0, (0, 0))[4]).all()
+    assert np.isinf(geodesic(free, (1.0, 1.0), (0, 0))[4]).all()
+
+
+def test_grid_geodesic_on_a_non_square_maze_is_the_straight_distance_along_each_axis(examples):
+    # The U5-maze spans 28 × 32 world units: its grid's spacings differ along x and y. Along
+    # a straight free line of grid points the shortest path is that line, in world units.
+    vm = examples("value_maps")
+    points, free, spacing = vm.grid_over(get_layout("u5_maze"))
+    assert abs(spacing[0] - spacing[1]) > 0.05
+    source = next(  # a free point with free points after it along both axes
+        (int(i), int(j))
+        for i, j in np.argwhere(free)
+        if free[i + 1 : i + 3, j].all() and free[i, j + 1 : j + 3].all()
+    )
+    d = vm.grid_geodesic(free, spacing, source)
+    for axis in (0, 1):
+        line = [source]
+        while free[step := tuple(np.add(line[-1], np.eye(2, dtype=int)[axis]))]:
+            line.append(step)
+        assert len(line) >= 3
+        straight = [abs(points[p][axis] - points[source][axis]) for p in line]
+        np.testing.assert_allclose([d[p] for p in line], straight, rtol=1e-5)
 
 
 @pytest.mark.slow
