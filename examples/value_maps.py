@@ -17,6 +17,7 @@ variant's median seed side by side, and every seed's two correlations).
 """
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 from scipy.stats import spearmanr
 
-from deepcrl.envs import Layout, Maze
+from deepcrl.envs import Layout, Maze, get_layout
 from deepcrl.train import Trainer, TrainState, metrics as M
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 from deepcrl.train._files import update_json
@@ -148,9 +149,56 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--runs", default="runs/point_seeds", help="the seed study's --out")
     parser.add_argument("--out", default="runs/value_maps")
+    parser.add_argument("--recheck", nargs="+", metavar="VALUE_MAPS_JSON",
+                        help="only recompute the median seeds' correlations of these files' "
+                             "maps on mazes that are not square, and print them")  # fmt: skip
     args = parser.parse_args()
+    if args.recheck:
+        print(recheck([Path(p) for p in args.recheck]))
+        return
     enable_compilation_cache()
     write([value_maps(v, args.seeds, args.runs) for v in args.variants], Path(args.out))
+
+
+def recheck(paths: list[Path]) -> str:
+    """A table, per row of each `value_maps.json` on a maze that is not square: its median
+    seed's ρ(V, −geodesic) as stored, recomputed from its stored map with the x spacing on
+    both axes (how maps were measured before the geodesic stepped each axis by its own
+    spacing) and with each axis's spacing, and the margin over ρ(V, −Euclidean)."""
+    lines = [
+        "| file | variant | maze | ρ geodesic stored | x spacing only | each axis | "
+        "margin stored | margin now | ρ(−geodesic, −Euclidean) stored, now |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        for r in json.loads(path.read_text()):
+            if "layout" not in r:  # the seed study's rows, all on the square U-maze
+                continue
+            layout = get_layout(r["layout"]["name"])
+            points, free, spacing = grid_over(layout)
+            if spacing[0] == spacing[1]:
+                continue
+            goal_xy = np.asarray(layout.cell_to_world(np.asarray(r["goal_cell"])), np.float32)
+            to_goal = np.linalg.norm(points - goal_xy, axis=-1)
+            source = np.unravel_index(np.argmin(np.where(free, to_goal, np.inf)), free.shape)
+            source = (int(source[0]), int(source[1]))
+            geodesic = grid_geodesic(free, spacing, source)
+            one_spacing = grid_geodesic(free, (spacing[0], spacing[0]), source)
+            values = np.array(
+                [[np.nan if x is None else x for x in row] for row in r["median_map"]]
+            )
+            used = free & np.isfinite(geodesic)
+            rho = lambda a, b, used=used: _spearman(a[used], -b[used])  # noqa: E731
+            seed = r["median_seed"]
+            now = rho(values, geodesic)
+            lines.append(
+                f"| {path.parent.name} | {r['variant']} | {layout.name} | "
+                f"{r['rho_geodesic']['per_seed'][seed]:.3f} | {rho(values, one_spacing):.3f} | "
+                f"{now:.3f} | {r['rho_difference']['per_seed'][seed]:+.3f} | "
+                f"{now - rho(values, to_goal):+.3f} | {r['geodesic_vs_euclidean']:.2f}, "
+                f"{_spearman(-geodesic[used], -to_goal[used]):.2f} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def write(rows: list[dict], out: Path, order: Callable[[dict], Any] | None = None) -> list[dict]:

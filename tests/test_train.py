@@ -1177,6 +1177,18 @@ def test_grid_geodesic_on_a_non_square_maze_is_the_straight_distance_along_each_
         np.testing.assert_allclose([d[p] for p in line], straight, rtol=1e-5)
 
 
+def test_recheck_reproduces_committed_correlations_from_their_stored_maps(examples):
+    # With the x spacing on both axes, as they were measured, the stored median-seed maps of
+    # a non-square maze give their stored correlations again; with each axis's, a close one.
+    committed = Path(__file__).parents[1] / "docs" / "results" / "depth_sweep_u4"
+    table = examples("value_maps").recheck([committed / "value_maps.json"])
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert len(rows) == 4
+    for row in rows:
+        stored, one_spacing, each_axis = map(float, row[3:6])
+        assert one_spacing == stored and abs(each_axis - stored) < 0.05
+
+
 @pytest.mark.slow
 def test_crl_point_preset_holds_on_nine_of_ten_seeds(tmp_path, examples):
     """The README's command over ten seeds (vmapped; about an hour on 2 cores): at least 9 of 10
