@@ -56,6 +56,13 @@ def main() -> None:
     labels = args.labels or [p.name for p in args.runs]
     if len(labels) != len(args.runs):
         raise ValueError(f"{len(labels)} labels for {len(args.runs)} runs")
+    if len(set(labels)) != len(labels):  # rows are keyed by label: one would replace another
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        raise ValueError(
+            f"Labels must be unique, got {twice} more than once; name the runs with --labels."
+        )
+    if not 0 < args.target <= 1:
+        raise ValueError(f"--target is a share of episodes in (0, 1], got {args.target}.")
     runs = zip(labels, args.runs, strict=True)
     rows = {label: summarise(path, args.target) for label, path in runs}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -157,7 +157,7 @@ def critic_greedy(s: sweep.Setting, out: Path, seeds: int, directions: int) -> d
                 "success": {r: float(np.mean(ep.success[i])) for r, ep in by_rule.items()},
                 # Another compiled program than the run's: the actor's replay may differ from
                 # what the run logged in the last bits of a float, so in an episode or two.
-                "logged_success": float(history[-1][M.EVAL_SUCCESS + M.PER_SEED][i]),
+                "logged_success": M.per_seed(history[-1], M.EVAL_SUCCESS)[i],
                 "by_goal": {r: _by_goal(names, ep.success[i]) for r, ep in by_rule.items()},
                 "stops": stops,
             }

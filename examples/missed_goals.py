@@ -54,9 +54,9 @@ def missed_goals(s: sweep.Setting, out: Path, seeds: int) -> list[dict]:
             {
                 "seed": i,
                 "success": float(reached[i].mean()),
-                "logged_success": float(last[M.EVAL_SUCCESS + M.PER_SEED][i]),
+                "logged_success": M.per_seed(last, M.EVAL_SUCCESS)[i],
                 "final_dist": float(np.asarray(episodes.final_dist[i]).mean()),
-                "logged_final_dist": float(last[M.EVAL_FINAL_DIST + M.PER_SEED][i]),
+                "logged_final_dist": M.per_seed(last, M.EVAL_FINAL_DIST)[i],
                 "goals": {c: [distance[c], total[c], missed[c]] for c in sorted(total)},
                 "missed_ended_in": {c: dict(sorted(ended[c].items())) for c in sorted(ended)},
             }

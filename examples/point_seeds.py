@@ -95,6 +95,11 @@ def main() -> None:
     parser.add_argument("--eval-keys", type=int, default=4)
     parser.add_argument("--out", default="runs/point_seeds")
     args = parser.parse_args()
+    # Checked before training, which can take hours, not after it.
+    if args.eval_keys < 1:
+        parser.error(f"--eval-keys must be at least 1, got {args.eval_keys}")
+    if min(args.eval_candidates) < 1:
+        parser.error(f"--eval-candidates must each be at least 1, got {args.eval_candidates}")
     enable_compilation_cache()
 
     trainer, run_config, state, history = trained(args.learner, args.variant, args.seeds, args.out)

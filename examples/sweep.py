@@ -247,8 +247,12 @@ def main(
     seeds = scale.seeds if args.seeds is None else args.seeds
     sweep(chosen, out, seeds=seeds, order=list(scale.grid))
     rows = grid_rows(out, scale)
+    counts = {r["name"]: len(r[M.EVAL_SUCCESS]["per_seed"]) for r in rows}
+    if len(set(counts.values())) > 1:  # rows kept from earlier runs with another --seeds
+        print(f"Warning: the rows' seed counts differ ({counts}); compare them with care.")
     print(table(rows))
-    plot(rows, out, scale)
+    if rows:  # none yet when another process holds the only chosen setting
+        plot(rows, out, scale)
     if analyse is not None:
         analyse(chosen, out, scale, seeds)
     return rows

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -609,6 +610,34 @@ def test_seed_study_judges_every_seed_under_every_rule(tmp_path, monkeypatch, ca
     (row_b,) = [line for line in table.splitlines() if line.startswith("| b |")]
     assert "difference from a" in table and (" to " in row_b or "n/a (one seed)" in row_b)
     assert (tmp_path / "cmp" / "runs.png").stat().st_size > 10_000
+    # Rows are keyed by label: two runs under one label would silently be one.
+    monkeypatch.setattr(sys, "argv", [*argv[:3], "--labels", "a", "a"])
+    with pytest.raises(ValueError, match=r"Labels must be unique, got \['a'\]"):
+        examples("compare_runs").main()
+    monkeypatch.setattr(sys, "argv", [*argv, "--target", "95"])
+    with pytest.raises(ValueError, match="--target is a share of episodes in \\(0, 1\\], got 95"):
+        examples("compare_runs").main()
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--eval-keys", "0"], "--eval-keys must be at least 1, got 0"),
+        (
+            ["--eval-candidates", "4", "0"],
+            r"--eval-candidates must each be at least 1, got \[4, 0\]",
+        ),
+    ],
+)
+def test_point_seeds_refuses_bad_evaluation_options_before_training(
+    examples, monkeypatch, capsys, args, match
+):
+    study = examples("point_seeds")
+    monkeypatch.setattr(study, "trained", None)  # never reached
+    monkeypatch.setattr(sys, "argv", ["point_seeds.py", *args])
+    with pytest.raises(SystemExit):
+        study.main()
+    assert re.search(match, capsys.readouterr().err)
 
 
 class _Bowl(eqx.Module):
