@@ -321,7 +321,8 @@ def analysis_parser(doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("experiment", help="an experiment script's name, e.g. depth_sweep")
     parser.add_argument("--scale", default="cpu")
     parser.add_argument("--only", nargs="+", help="only these settings of the grid")
-    parser.add_argument("--seeds", type=int, help="as the sweep was given, if it was")
+    parser.add_argument("--seeds", type=int, help="as the sweep was given (default: as its runs "
+                        "were made)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="the sweep's --out (default runs/<experiment>)")
     return parser
 
@@ -329,8 +330,9 @@ def analysis_parser(doc: str | None) -> argparse.ArgumentParser:
 def finished_runs(
     parser: argparse.ArgumentParser, args: argparse.Namespace
 ) -> tuple[Path, int, list[Setting]]:
-    """For `analysis_parser`'s `args`: the sweep's folder, its seeds and the settings with a
-    run there that an analysis can load (each other one is named and skipped)."""
+    """For `analysis_parser`'s `args`: the sweep's folder, its seeds (`--seeds`, else the
+    runs' own) and the settings with a run there that an analysis can load (each other one
+    is named and skipped)."""
     experiment = __import__(args.experiment)
     if args.scale not in experiment.SCALES:
         parser.error(f"--scale {args.scale!r}: not one of {sorted(experiment.SCALES)}.")
@@ -343,7 +345,14 @@ def finished_runs(
             found.append(s)
         else:
             print(f"{s.name}: no finished run with checkpoints in {out / s.name}; skipped")
-    return out, scale.seeds if args.seeds is None else args.seeds, found
+    if args.seeds is not None:
+        return out, args.seeds, found
+    made = {s.name: json.loads((out / s.name / "config.json").read_text())["run"]["num_seeds"]
+            for s in found}  # fmt: skip
+    if len(set(made.values())) > 1:
+        parser.error(f"the runs in {out} were made with different seed counts {made}: "
+                     "choose them with --only and --seeds.")  # fmt: skip
+    return out, next(iter(made.values()), scale.seeds), found
 
 
 def run_config_of(s: Setting, out: Path, seeds: int) -> RunConfig:
