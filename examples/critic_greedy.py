@@ -260,7 +260,7 @@ def plot(results: dict, layout: Layout, path: Path) -> None:
     for result, (bars, maze) in zip(results.values(), axes, strict=True):
         seeds = result["per_seed"]
         name = f"{result['setting']}, {result['directions']} directions"
-        goals = sorted(seeds[0]["by_goal"]["actor"])
+        goals = sorted({g for s in seeds for g in s["by_goal"]["actor"]})  # every seed's
         for k, (rule, colour) in enumerate((("actor", "tab:blue"), ("greedy", "tab:orange"))):
             per_seed = np.array([[s["by_goal"][rule].get(g, np.nan) for g in goals] for s in seeds])
             x = np.arange(len(goals)) + (k - 0.5) * 0.38
