@@ -162,12 +162,12 @@ def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    depths = sorted({r["actor_depth"] for r in rows})
-    for i, depth in enumerate(depths):
-        mine = sorted(
-            (r for r in rows if r["actor_depth"] == depth), key=lambda r: r["goal_distance"]
-        )
-        x = np.array([r["goal_distance"] for r in mine]) + 0.08 * (i - (len(depths) - 1) / 2)
+    # One line per setting (depth 64 as built and with the head norm are two), by depth.
+    names = sorted({r["name"] for r in rows}, key=lambda n: (_depth_of(rows, n), n))
+    for i, name in enumerate(names):
+        mine = sorted((r for r in rows if r["name"] == name), key=lambda r: r["goal_distance"])
+        depth, variant = _depth_of(rows, name), name.partition("-")[2].replace("_", " ")
+        x = np.array([r["goal_distance"] for r in mine]) + 0.08 * (i - (len(names) - 1) / 2)
         mean = np.array([r["success"]["mean"] for r in mine])
         ci = np.array([r["success"]["ci95"] for r in mine])
         ax.errorbar(
@@ -176,7 +176,7 @@ def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
             yerr=[mean - ci[:, 0], ci[:, 1] - mean],
             marker="o",
             capsize=3,
-            label=f"depth {depth}",
+            label=f"depth {depth}" + (f", {variant}" if variant else ""),
         )
         for xi, r in zip(x, mine, strict=True):
             ax.scatter([xi] * len(r["per_seed"]), r["per_seed"], s=8, alpha=0.35, color="gray")
@@ -193,6 +193,10 @@ def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _depth_of(rows: list[dict], name: str) -> int:
+    return next(r["actor_depth"] for r in rows if r["name"] == name)
 
 
 if __name__ == "__main__":

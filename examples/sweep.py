@@ -449,7 +449,8 @@ def table(rows: list[dict]) -> str:
         s, t = r[M.EVAL_SUCCESS], r[M.EVAL_TIME_AT_GOAL]
         success = f"{s['mean']:.1%} ({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%})"
         if r.get("diverged"):
-            success = f"diverged at {r['env_steps']:,} env steps (counted as 0%)"
+            # `env_steps` is the last good evaluation's: the divergence came after it.
+            success = f"diverged after {r['env_steps']:,} env steps (counted as 0%)"
         cells = [str(r.get(k, "")) for k in labels] + [
             f"{r['env_steps']:,}",
             success,

@@ -849,7 +849,7 @@ def test_sweep_trains_what_is_missing_and_keeps_what_is_finished(tmp_path, examp
     )
     (row,) = sweep.sweep([exploding], tmp_path, seeds=2, progress=False)
     assert row["diverged"] and row[M.EVAL_SUCCESS]["per_seed"] == [0.0, 0.0]
-    assert "diverged at" in sweep.table([row])
+    assert "diverged after" in sweep.table([row])
     assert sweep.sweep([exploding], tmp_path, seeds=2, progress=False) == [row]
     # Given another divergence threshold it trains again, and its row is no longer diverged.
     calm = dataclasses.replace(exploding, run=dataclasses.replace(exploding.run, max_loss=1e8))
