@@ -447,7 +447,7 @@ def table(rows: list[dict]) -> str:
     ]
     for r in rows:
         s, t = r[M.EVAL_SUCCESS], r[M.EVAL_TIME_AT_GOAL]
-        success = f"{s['mean']:.1%} ({s['ci95'][0]:.1%}–{s['ci95'][1]:.1%})"
+        success = _with_interval(s, "{:.1%}")
         if r.get("diverged"):
             # `env_steps` is the last good evaluation's: the divergence came after it.
             success = f"diverged after {r['env_steps']:,} env steps (counted as 0%)"
@@ -458,10 +458,18 @@ def table(rows: list[dict]) -> str:
             "—"
             if r is first
             else difference_text(s["per_seed"], first[M.EVAL_SUCCESS]["per_seed"]),
-            f"{t['mean']:.0f} ({t['ci95'][0]:.0f}–{t['ci95'][1]:.0f})",
+            _with_interval(t, "{:.0f}"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _with_interval(stat: dict, form: str) -> str:
+    """ "mean (low–high)", or "mean (one seed)": one seed has no interval."""
+    if len(stat["per_seed"]) < 2:
+        return form.format(stat["mean"]) + " (one seed)"
+    low, high = stat["ci95"]
+    return f"{form.format(stat['mean'])} ({form.format(low)}–{form.format(high)})"
 
 
 _NOT_LABELS = {
