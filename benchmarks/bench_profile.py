@@ -48,7 +48,10 @@ def profile(depth: int, batch_size: int) -> dict:
 
     def sample(t: Trainer, s):
         keys = jr.split(s.key, c.sgd_steps)
-        return jax.lax.map(lambda k: t.sample_batch(s.buffer, k).obs.sum(), keys)
+        # Every field reduced, so that no gather of the batch is compiled away.
+        return jax.lax.map(
+            lambda k: sum(jnp.sum(x) for x in jax.tree.leaves(t.sample_batch(s.buffer, k))), keys
+        )
 
     parts = {
         "collect": _median_time(eqx.filter_jit(lambda t, s: t.collect(s)), trainer, state),
