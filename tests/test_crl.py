@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from jaxtyping import TypeCheckError
 
 from deepcrl.crl import CRL, CRLConfig
+from deepcrl.td import TDConfig
 from deepcrl.train import Batch
 from deepcrl.train._actor_critic import alpha_loss
 
@@ -157,16 +158,44 @@ def test_bad_agent_config_is_rejected(kwargs, match):
 
 
 @pytest.mark.parametrize(
-    "name, bad, match",
+    "make, name, bad, match",
     [
-        ("energy", "l3", r"energy must be one of \['l2', 'sq_l2', 'dot', 'cosine'\], got 'l3'"),
-        ("infonce_variant", "fwd", r"infonce_variant must be one of .*'symmetric'\], got 'fwd'"),
+        (
+            CRLConfig,
+            "energy",
+            "l3",
+            r"energy must be one of \['l2', 'sq_l2', 'dot', 'cosine'\], got 'l3'",
+        ),
+        (
+            CRLConfig,
+            "infonce_variant",
+            "fwd",
+            r"infonce_variant must be one of .*'symmetric'\], got 'fwd'",
+        ),
+        (
+            CRLConfig,
+            "activation",
+            "gelu",
+            r"activation must be one of \['swish', 'relu'\], got 'gelu'",
+        ),
+        (
+            CRLConfig,
+            "lr_schedule",
+            "linear",
+            r"lr_schedule must be one of \['constant', 'cosine'\]",
+        ),
+        (
+            TDConfig,
+            "value_loss",
+            "huber",
+            r"value_loss must be one of \['hl_gauss', 'two_hot', 'mse'\]",
+        ),
     ],
 )
-def test_unknown_energy_or_infonce_variant_is_refused_by_the_config(name, bad, match):
-    # Set past the runtime type checker (which also refuses it), as a caller without it
-    # meets it: at construction, not when a run first traces `update`.
-    config = CRLConfig()
+def test_unknown_names_are_refused_by_the_config(make, name, bad, match):
+    # Set past the runtime type checker (which also refuses them), as a caller without it
+    # meets them: at construction, not when a run first traces `update`.
+    config = make()
     object.__setattr__(config, name, bad)
     with pytest.raises(ValueError, match=match):
         config.__post_init__()

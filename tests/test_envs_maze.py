@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from jaxtyping import TypeCheckError
 
-from deepcrl.envs import Layout, Maze, PointBody, State, get_layout, maze_mjcf
+from deepcrl.envs import Layout, Maze, MazeConfig, PointBody, State, get_layout, maze_mjcf
 
 from .helpers import tree_allclose
 
@@ -408,6 +408,12 @@ def test_goals_must_be_reachable_from_the_start():
         Maze(layout, goal_xy=(12.5, 11.0))
     with pytest.raises(ValueError, match=r"goal_cell=\(3, 3\) is not a free cell reachable"):
         Maze(layout, goal_cell=(3, 3))
+
+
+@pytest.mark.parametrize("name", ["layout", "eval_layout"])
+def test_maze_config_refuses_an_unknown_layout(name):
+    with pytest.raises(ValueError, match=f"Unknown {name} 'u6_maze'; expected one of"):
+        MazeConfig(**{name: "u6_maze"})
 
 
 def test_unknown_names():

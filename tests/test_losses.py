@@ -16,6 +16,7 @@ from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from deepcrl.losses import MSE, AbstractValueLoss, HLGauss, TwoHot
+from deepcrl.losses._misc import upcast
 
 EPS32 = float(np.finfo(np.float32).eps)
 # Every example builds a new loss (static hyper-parameters), so the jitted variant compiles
@@ -430,3 +431,12 @@ def test_integer_targets_are_cast_to_float32(loss: AbstractValueLoss):
     out = loss.loss(logits, target)
     assert out.dtype == jnp.float32
     chex.assert_trees_all_close(out, loss.loss(logits, target.astype(jnp.float32)))
+
+
+def test_upcast_makes_float32_and_refuses_complex_numbers():
+    # Every loss takes its inputs through it: integers, booleans and half floats become
+    # float32 (the losses' arithmetic), float32 stays, complex is refused.
+    for x in (jnp.arange(3), jnp.ones(2, bool), jnp.ones(2, jnp.bfloat16), jnp.ones(2)):
+        assert upcast(x).dtype == jnp.float32
+    with pytest.raises(ValueError, match="Expected real numbers, got an array of dtype complex64"):
+        upcast(jnp.ones(2, jnp.complex64))

@@ -221,6 +221,7 @@ def test_env_and_eval_env_must_agree_on_sizes():
         (dict(unroll_length=50, buffer_capacity=40), "unroll_length"),
         (dict(window=1), "window"),
         (dict(window=0), "window"),  # 0 is not a way to ask for the default
+        (dict(window=41), "window=41 must not exceed buffer_capacity=40"),
     ],
 )
 def test_bad_train_config_is_rejected(kwargs, match):
