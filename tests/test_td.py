@@ -7,6 +7,7 @@ import sys
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from jaxtyping import TypeCheckError
 
@@ -62,6 +63,43 @@ def test_targets_terminate_at_the_goal_and_are_clipped_and_counted(getkey):
     assert jnp.all(target[reward == 1] == 1.0)
     assert jnp.all(clipped == jnp.array([0.0, 1.0, 0.0, 1.0]))  # 0.99 × 5 > 1: clipped
     assert jnp.all(next_q > 4.0)
+
+
+@pytest.mark.parametrize("terminal_at_goal", [True, False])
+def test_targets_bootstrap_the_smaller_twin_discounted_minus_the_entropy_term(
+    getkey, terminal_at_goal
+):
+    # Target critics that say 0.3 and 0.5 everywhere (MSE: the value is the output): the
+    # bootstrapped value is the smaller, discounted by γ, continued unless the goal ends the
+    # return, and the soft target subtracts α log π of the next action.
+    config = dataclasses.replace(
+        SMALL,
+        value_loss="mse",
+        discount=0.9,
+        terminal_at_goal=terminal_at_goal,
+        soft_target=True,
+        v_min=-20.0,
+        v_max=20.0,  # nothing clipped
+    )
+    learner, state = _init(getkey, config)
+    head = state.target_critic.nets.head
+    twins = eqx.tree_at(
+        lambda c: (c.nets.head.weight, c.nets.head.bias),
+        state.target_critic,
+        (jnp.zeros_like(head.weight), jnp.array([[0.5], [0.3]])),
+    )
+    reward = jnp.array([1.0, 0.0, 1.0, 0.0])
+    batch, key, alpha = random_batch(getkey, 4, reward), getkey(), jnp.asarray(0.5)
+    args = (twins, state.actor, alpha, batch, key)
+    hard_config = dataclasses.replace(config, soft_target=False)
+    hard, _, next_q = td_target(learner.value_loss, hard_config, *args)
+    soft, clipped, _ = td_target(learner.value_loss, config, *args)
+    _, log_prob = state.actor.sample(batch.next_obs, batch.goal, key=key)
+    continues = 1.0 - reward if terminal_at_goal else jnp.ones(4)
+    np.testing.assert_allclose(next_q, 0.3, rtol=1e-6)
+    np.testing.assert_allclose(hard, reward + 0.9 * continues * 0.3, rtol=1e-6)
+    np.testing.assert_allclose(soft, reward + 0.9 * continues * (0.3 - 0.5 * log_prob), rtol=1e-5)
+    assert not np.asarray(clipped).any() and not np.allclose(soft, hard)
 
 
 def test_the_entropy_term_enters_before_the_histogram(getkey):
