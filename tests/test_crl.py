@@ -4,16 +4,19 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from jaxtyping import TypeCheckError
 
-from deepcrl.crl import CRL, CRLConfig
+from deepcrl.crl import CRL, CRLConfig, critic_loss
+from deepcrl.losses import infonce
+from deepcrl.nn import pairwise_energy
 from deepcrl.td import TDConfig
 from deepcrl.train import Batch
 from deepcrl.train._actor_critic import alpha_loss
 
-from .helpers import tree_allclose, tree_finite
+from .helpers import random_batch, tree_allclose, tree_finite
 
 SMALL_AGENT = CRLConfig(actor_width=16, critic_width=16, repr_dim=8, actor_lr=1e-3, critic_lr=1e-3)
 
@@ -50,6 +53,29 @@ def test_critic_learns_to_classify_a_fixed_batch(getkey):
     assert metrics["categorical_accuracy"] == 1.0
     assert tree_finite(state)
     assert state.updates == 300
+
+
+@pytest.mark.parametrize(
+    "energy, variant, penalty",
+    [("sq_l2", "backward", 0.0), ("dot", "symmetric", 0.5), ("cosine", "forward", 0.1)],
+)
+def test_critic_loss_is_the_configured_infonce_of_the_configured_energy(
+    getkey, energy, variant, penalty
+):
+    config = dataclasses.replace(
+        SMALL_AGENT, energy=energy, infonce_variant=variant, logsumexp_penalty=penalty
+    )
+    state = CRL(config).init(getkey(), obs_size=4, goal_size=2, action_size=2)
+    batch = random_batch(getkey, 8)
+    phi = jax.vmap(state.critic.sa_encoder)(jnp.concatenate([batch.obs, batch.action], -1))
+    psi = jax.vmap(state.critic.goal_encoder)(batch.goal)
+    logits = pairwise_energy(phi, psi, energy)
+    loss, _ = critic_loss(state.critic, batch, config)
+    expected = infonce(logits, variant=variant, logsumexp_penalty=penalty)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    # Another variant of the same logits is another loss: the setting is not ignored.
+    other = "forward" if variant != "forward" else "backward"
+    assert not np.isclose(loss, infonce(logits, variant=other, logsumexp_penalty=penalty))
 
 
 def test_actor_moves_towards_higher_critic_values(getkey):
