@@ -42,3 +42,17 @@ def test_the_difference_separates_runs_apart_and_not_runs_alike():
 def test_the_difference_needs_two_seeds_a_run(bad):
     with pytest.raises(ValueError, match="one value per seed"):
         bootstrap_difference(bad, [0.1, 0.2])
+
+
+@pytest.mark.parametrize("level, z", [(0.95, 1.960), (0.80, 1.2816)])
+def test_the_interval_has_the_normal_width_of_its_level_for_many_values(level, z):
+    # For n values the bootstrap distribution of the mean is close to normal with the
+    # standard error σ/√n (σ the values' own, ddof 0): its central `level` interval is
+    # mean ± z·σ/√n. A range that merely holds the mean, or the min and max, fails this.
+    values = np.random.default_rng(1).normal(3.0, 2.0, size=400)
+    low, high = bootstrap_interval(values, level=level)
+    half = z * values.std() / np.sqrt(values.size)
+    assert low < values.mean() < high
+    np.testing.assert_allclose(
+        [low, high], [values.mean() - half, values.mean() + half], atol=0.1 * half
+    )
