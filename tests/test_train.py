@@ -308,6 +308,25 @@ def test_resumed_run_continues_exactly(tmp_path, caplog):
     assert strip(load_history(tmp_path / "b")) == strip(straight.history)
 
 
+def test_a_tandem_of_real_learners_trains_both_and_resumes_exactly(tmp_path):
+    # A collector and a learner on one stream of data (experiment F): both learn, from
+    # their own initialisations, the learner's metrics are logged as its own and the
+    # collector's with a prefix, and a resumed run continues as the straight one did.
+    tandem = Tandem(collector=CRL(LEARNER), learner=CRL(LEARNER))
+    trainer = Trainer(tandem, MAZE.make(), MAZE.make_eval(), TRAIN)
+    straight = _run(tmp_path / "a", 6, trainer)
+    _run(tmp_path / "b", 4, trainer)
+    resumed = _run(tmp_path / "b", 6, trainer)
+    assert _same(straight.state, resumed.state)
+    row = straight.history[-1]
+    assert np.isfinite(row[M.CRITIC_LOSS]) and np.isfinite(row[M.train("collector_critic_loss")])
+    assert row[M.CRITIC_LOSS] != row[M.train("collector_critic_loss")]
+    first = jax.tree.map(lambda x: x[0], (_init(trainer, seed_keys(0, 2)), straight.state))
+    for part in ("collector", "learner"):  # each network moved from its initialisation
+        before, after = (eqx.filter(getattr(s.learner, part).critic, eqx.is_array) for s in first)
+        assert not tree_allclose(before, after)
+
+
 def test_a_run_has_ended_only_once_it_reaches_its_budget(tmp_path, monkeypatch):
     assert not run_ended(tmp_path)
     _run(tmp_path, 4)
