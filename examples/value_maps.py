@@ -3,6 +3,7 @@
 
     python examples/value_maps.py                          # depth 4 vs depth 8, 10 seeds each
     python examples/value_maps.py --variants depth4 preset depth16
+    python examples/value_maps.py --recheck docs/results/*/value_maps.json  # committed maps
 
 Uses the runs of the point seed study (`examples/point_seeds.py`; a variant not trained yet
 is trained first, resumably). For every seed, the critic's value `V(s, π(s, g), g)` on a grid
