@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._checks import check_int
 from ._mjx import mjx
 
 QposQvel = tuple[Float[Array, " nq"], Float[Array, " nv"]]
@@ -103,7 +104,7 @@ class PointBody(AbstractBody):
     def __check_init__(self):
         for name in ("radius", "max_step", "timestep"):
             _check_positive(name, getattr(self, name))
-        _check_substeps(self.n_substeps)
+        check_int("n_substeps", self.n_substeps, minimum=1)
 
     @property
     def max_speed(self) -> float:
@@ -185,7 +186,7 @@ class AntBody(AbstractBody):
             )
         for name in ("gear", "timestep"):
             _check_positive(name, getattr(self, name))
-        _check_substeps(self.n_substeps)
+        check_int("n_substeps", self.n_substeps, minimum=1)
         if not (math.isfinite(self.reset_noise) and self.reset_noise >= 0):
             raise ValueError(f"reset_noise must be a finite number >= 0, got {self.reset_noise}.")
 
@@ -274,8 +275,3 @@ def _uniform(key: PRNGKeyArray, shape: tuple[int, ...], scale: float) -> Float[A
 def _check_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite positive number, got {value}.")
-
-
-def _check_substeps(value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"n_substeps must be an integer >= 1, got {value!r}.")

@@ -2,7 +2,6 @@
 
 import functools
 import math
-import operator
 from collections.abc import Sequence
 from typing import Literal
 
@@ -13,6 +12,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
+from .._checks import as_integer
 from ._bodies import AbstractBody, AntBody, PointBody
 from ._goal_env import AbstractGoalEnv, AbstractGoalEnvState
 from ._layout import Layout
@@ -145,10 +145,10 @@ class Maze(AbstractGoalEnv):
         body = make_body(body) if isinstance(body, str) else body
         self.layout = layout
         self.body = body
-        self.episode_length = _integer("episode_length", episode_length)
+        self.episode_length = as_integer("episode_length", episode_length)
         self.start_goal = start_goal
         self.goal_threshold = float(goal_threshold)
-        self.max_goal_distance = _integer("max_goal_distance", max_goal_distance)
+        self.max_goal_distance = as_integer("max_goal_distance", max_goal_distance)
         self.start_cell = None if start_cell is None else _cell("start_cell", start_cell)
         self.goal_cell = None if goal_cell is None else _cell("goal_cell", goal_cell)
         self.goal_xy = None if goal_xy is None else _point("goal_xy", goal_xy)
@@ -484,23 +484,13 @@ def _noise(key: PRNGKeyArray, scale: float) -> Float[Array, "2"]:
     return jr.uniform(key, (2,), minval=-scale, maxval=scale)
 
 
-def _integer(name: str, value: int) -> int:
-    """`value` as an `int`: floats (2.5, NaN, inf) and bools are refused, not truncated."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        return operator.index(value)  # ints, NumPy ints, integer scalar arrays
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}.") from None
-
-
 def _cell(name: str, cell: Sequence[int]) -> tuple[int, int]:
     cell = tuple(cell)
     message = f"{name} must be a cell (i, j) of two integers, got {cell!r}."
     if len(cell) != 2:
         raise ValueError(message)
     try:
-        return _integer(name, cell[0]), _integer(name, cell[1])
+        return as_integer(name, cell[0]), as_integer(name, cell[1])
     except ValueError:
         raise ValueError(message) from None
 

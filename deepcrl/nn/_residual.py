@@ -1,5 +1,3 @@
-import operator
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -7,6 +5,7 @@ import jax.random as jr
 from jax.ad_checkpoint import checkpoint_name
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import is_integer
 from .._custom_types import Activation, Initializer
 
 LAYERS_PER_BLOCK = 4
@@ -273,23 +272,13 @@ def check_sizes(**sizes: int) -> None:
     """A `ValueError` naming the first size that is not an integer >= 1 (NumPy integers
     pass; floats and bools, which would fail deep inside Equinox or JAX, do not)."""
     for name, value in sizes.items():
-        if not (_is_int(value) and value >= 1):
+        if not (is_integer(value) and value >= 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    try:
-        operator.index(value)  # pyright: ignore[reportArgumentType]
-    except TypeError:
-        return False
-    return True
 
 
 def _check_sizes(*, in_size: int, out_size: int, width: int, depth: int) -> None:
     check_sizes(in_size=in_size, out_size=out_size, width=width)
-    if not _is_int(depth) or depth < LAYERS_PER_BLOCK or depth % LAYERS_PER_BLOCK:
+    if not is_integer(depth) or depth < LAYERS_PER_BLOCK or depth % LAYERS_PER_BLOCK:
         raise ValueError(
             f"depth must be a positive multiple of {LAYERS_PER_BLOCK} (Linear layers per "
             f"residual block), got {depth}."

@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree, Shaped
 
+from .._checks import as_integer
+
 
 class TrajectoryBuffer(eqx.Module):
     """A ring of the last `capacity` time steps of every environment, with trajectory ids.
@@ -169,7 +171,7 @@ def gather(tree: PyTree[Shaped[Array, "capacity num_envs ..."]], rows: Int[Array
 
 
 def check_window(window: int, capacity: int) -> None:
-    _check_int("window", window)
+    as_integer("window", window)
     if window < 2:
         raise ValueError(f"window must be >= 2 (a step and a later one), got {window}.")
     if window > capacity:
@@ -179,20 +181,9 @@ def check_window(window: int, capacity: int) -> None:
 
 
 def check_positive(name: str, value: int) -> None:
-    _check_int(name, value)
+    as_integer(name, value)
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}.")
-
-
-def _check_int(name: str, value: int) -> None:
-    # Sizes become array shapes: a float (2.5, NaN) passes `window < 2`, then fails or
-    # quietly changes a shape inside JAX; a bool is a mistaken flag, not a size.
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        operator.index(value)  # ints, NumPy ints and integer scalar arrays pass
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}.") from None
 
 
 def _leading_size(tree: PyTree[Array], name: str) -> int:

@@ -8,6 +8,7 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._checks import check_int
 from ..losses import MSE, AbstractValueLoss, HLGauss, TwoHot
 from ..nn import QEnsemble, TanhGaussianActor
 from ..train import Batch
@@ -19,7 +20,6 @@ from ..train._actor_critic import (
     apply_updates,
     check_choice,
     check_float,
-    check_int,
     network_options,
     running_average,
 )

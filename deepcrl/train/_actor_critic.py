@@ -12,6 +12,7 @@ import jax.random as jr
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
+from .._checks import check_int
 from ..nn import TanhGaussianActor
 from ._learner import AbstractLearner
 
@@ -103,11 +104,6 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     """A `ValueError` naming `name` unless `value` is one of `choices`."""
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
-
-
-def check_int(name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
 def check_float(

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from .._checks import check_int
+
 CHECKPOINTS = "checkpoints"
 STATE = "state.eqx"
 META = "meta.json"
@@ -207,8 +209,7 @@ def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 
     new one takes its name: a kill between the two renames leaves the run at its previous
     checkpoint, never at a torn one.
     """
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValueError(f"keep must be an integer >= 1, got {keep!r}.")
+    check_int("keep", keep, minimum=1)
     root = out / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{int(meta['iteration']):09d}"

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from .._checks import check_int
 from . import _metrics as M
-from ._actor_critic import check_int
 from ._files import (
     METRICS,
     SUMMARY,

@@ -7,10 +7,11 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
 
+from .._checks import check_int
 from ..envs import AbstractGoalEnv, AbstractGoalEnvState
 from ..replay import TrajectoryBuffer, Transition, buffer_init, buffer_insert, sample_relabelled
 from . import _metrics as M
-from ._actor_critic import check_float, check_int
+from ._actor_critic import check_float
 from ._learner import AbstractLearner, Batch
 
 
