@@ -21,7 +21,7 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -79,6 +79,26 @@ def grid_over(
     return points, free, (float(xs[1] - xs[0]), float(ys[1] - ys[0]))
 
 
+class GoalGrid(NamedTuple):
+    """`grid_over`'s grid, and for a goal: its world position, the free grid point nearest
+    it (where the geodesic starts) and every point's Euclidean distance to it."""
+
+    points: np.ndarray
+    free: np.ndarray
+    spacing: tuple[float, float]
+    goal_xy: np.ndarray
+    source: tuple[int, int]
+    euclidean: np.ndarray
+
+
+def goal_grid(layout: Layout, goal_cell: tuple[int, int]) -> GoalGrid:
+    points, free, spacing = grid_over(layout)
+    goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)), np.float32)
+    euclidean = np.linalg.norm(points - goal_xy, axis=-1)
+    nearest = np.unravel_index(np.argmin(np.where(free, euclidean, np.inf)), free.shape)
+    return GoalGrid(points, free, spacing, goal_xy, (int(nearest[0]), int(nearest[1])), euclidean)
+
+
 def value_maps(variant: str, seeds: int, out: str) -> dict:
     """A seed-study variant's value maps (trained first unless finished)."""
     trainer, _, state, history = point_seeds.trained("crl", variant, seeds, out)
@@ -95,16 +115,11 @@ def value_maps_of(
         raise ValueError(f"Value maps need a maze to evaluate in, got {type(maze).__name__}.")
     layout = maze.layout
     goal_cell = farthest_goal(layout)
-    goal_xy = np.asarray(layout.cell_to_world(np.asarray(goal_cell)), np.float32)
-    points, free, spacing = grid_over(layout)
+    points, free, spacing, goal_xy, source, euclidean = goal_grid(layout, goal_cell)
     obs = maze.observation_at(jnp.asarray(points.reshape(-1, 2)))
     goal = jnp.broadcast_to(jnp.asarray(goal_xy), (obs.shape[0], 2))
     v = np.asarray(_values(trainer, state, obs, goal)).reshape(-1, RESOLUTION, RESOLUTION)
-    nearest = np.unravel_index(
-        np.argmin(np.where(free, np.linalg.norm(points - goal_xy, axis=-1), np.inf)), free.shape
-    )
-    geodesic = grid_geodesic(free, spacing, (int(nearest[0]), int(nearest[1])))
-    euclidean = np.linalg.norm(points - goal_xy, axis=-1)
+    geodesic = grid_geodesic(free, spacing, source)
     used = free & np.isfinite(geodesic)
     rho_geo = [_spearman(s[used], -geodesic[used]) for s in v]
     rho_euc = [_spearman(s[used], -euclidean[used]) for s in v]
@@ -176,13 +191,9 @@ def recheck(paths: list[Path]) -> str:
             if "layout" not in r:  # the seed study's rows, all on the square U-maze
                 continue
             layout = get_layout(r["layout"]["name"])
-            points, free, spacing = grid_over(layout)
+            _, free, spacing, _, source, to_goal = goal_grid(layout, tuple(r["goal_cell"]))
             if spacing[0] == spacing[1]:
                 continue
-            goal_xy = np.asarray(layout.cell_to_world(np.asarray(r["goal_cell"])), np.float32)
-            to_goal = np.linalg.norm(points - goal_xy, axis=-1)
-            source = np.unravel_index(np.argmin(np.where(free, to_goal, np.inf)), free.shape)
-            source = (int(source[0]), int(source[1]))
             geodesic = grid_geodesic(free, spacing, source)
             one_spacing = grid_geodesic(free, (spacing[0], spacing[0]), source)
             values = np.array(
