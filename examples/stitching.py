@@ -163,10 +163,11 @@ def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     # One line per setting (depth 64 as built and with the head norm are two), by depth.
-    names = sorted({r["name"] for r in rows}, key=lambda n: (_depth_of(rows, n), n))
+    depth_of = {r["name"]: r["actor_depth"] for r in rows}
+    names = sorted(depth_of, key=lambda n: (depth_of[n], n))
     for i, name in enumerate(names):
         mine = sorted((r for r in rows if r["name"] == name), key=lambda r: r["goal_distance"])
-        depth, variant = _depth_of(rows, name), name.partition("-")[2].replace("_", " ")
+        depth, variant = depth_of[name], name.partition("-")[2].replace("_", " ")
         x = np.array([r["goal_distance"] for r in mine]) + 0.08 * (i - (len(names) - 1) / 2)
         mean = np.array([r["success"]["mean"] for r in mine])
         ci = np.array([r["success"]["ci95"] for r in mine])
@@ -193,10 +194,6 @@ def _plot_by_distance(rows: list[dict], path: Path, scale: sweep.Scale) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def _depth_of(rows: list[dict], name: str) -> int:
-    return next(r["actor_depth"] for r in rows if r["name"] == name)
 
 
 if __name__ == "__main__":
