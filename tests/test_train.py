@@ -55,7 +55,7 @@ from deepcrl.train._files import (
     save_checkpoint,
     update_json,
 )
-from deepcrl.train._plots import farthest_goal
+from deepcrl.train._plots import farthest_goal, value_grid
 from deepcrl.train._run import _advance, _check_divergence, _init
 
 from .helpers import TINY_FLAGS, tree_allclose
@@ -167,6 +167,31 @@ def test_load_run_gives_the_last_checkpoint_to_evaluate_again(tmp_path):
     assert (np.linalg.norm(np.asarray(episodes.last - episodes.start), axis=-1) > 1).any()
     with pytest.raises(ValueError, match="another config"):
         load_run(_trainer(dataclasses.replace(LEARNER, critic_width=32)), _config(tmp_path, 6))
+
+
+def test_the_value_map_is_the_critics_value_of_the_deterministic_action_at_each_point(
+    tmp_path,
+):
+    trainer = _trainer()
+    seed0 = jax.tree.map(lambda x: x[0], _run(tmp_path, 6).state)
+    layout = trainer.eval_env.layout
+    goal_xy = np.asarray(layout.cell_to_world(np.asarray(farthest_goal(layout))))
+    values, _ = value_grid(trainer, seed0, goal_xy, resolution=9)
+    x_min, x_max, y_min, y_max = layout.extent
+    xs, ys = np.linspace(x_min, x_max, 9), np.linspace(y_min, y_max, 9)
+    points = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).astype(np.float32)
+    # Blank exactly inside the walls.
+    np.testing.assert_array_equal(np.isnan(values), np.asarray(layout.in_wall(points)))
+    # Entry [i, j] is the point (xs[i], ys[j]): the networks see positions in cell units.
+    free = np.argwhere(~np.isnan(values))
+    assert len(free) > 10
+    obs = trainer.eval_env.observation_at(jnp.asarray(points[tuple(free.T)]))
+    obs = obs.at[:, jnp.asarray(trainer.eval_env.goal_indices)].divide(layout.cell_size)
+    goal = jnp.broadcast_to(jnp.asarray(goal_xy / layout.cell_size, jnp.float32), (len(free), 2))
+    action = trainer.learner.act_eval(seed0.learner, obs, goal)
+    expected = trainer.learner.value(seed0.learner, obs, action, goal)
+    np.testing.assert_allclose(values[tuple(free.T)], expected, rtol=1e-5, atol=1e-6)
+    assert np.ptp(expected) > 0  # a map, not a constant
 
 
 def test_load_run_beside_a_training_run_reads_its_newest_checkpoint(tmp_path, monkeypatch):
