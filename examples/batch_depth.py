@@ -7,6 +7,7 @@ helps once the networks are deep.
     python examples/batch_depth.py --scale cpu-large  # OGBench large maze, 4× the SGD steps
     python examples/batch_depth.py --scale cpu-u4     # point U4-maze, 4× the SGD steps
     python examples/batch_depth.py --scale cpu-u5     # point U5-maze, 4× the SGD steps
+    python examples/batch_depth.py --scale cpu-hardest  # hardest maze, 4× the SGD steps
     python examples/batch_depth.py --scale paper      # Ant U4-maze, batch 128-2048 (for a GPU)
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
@@ -16,7 +17,7 @@ and `d8-b256-sgd200` see batch 1024's samples in batches of 256: four times the 
 per iteration, the gradient computation of batch 1024, so that what the batch's size buys
 is told apart from what its compute buys. On the large maze, where every depth stalls at
 batch 256, `d4-b256-sgd200` asks whether that compute takes depth 4 further there too; on
-the U4- and U5-mazes, where depth 16 beats depth 4, whether it stands in for depth.
+the U4-, U5- and hardest mazes, where depth 16 beats depth 4, whether it stands in for depth.
 
 Every setting is a vmapped multi-seed run in `<out>/<scale>/<name>/`, resumable; finished
 ones are skipped. Writes `<out>/<scale>/results.json`, `results.md` and `batch_depth.png`;
@@ -84,9 +85,11 @@ SCALES = {
     # Depth 4 against itself with four times the SGD steps, on mazes of the depth sweep
     # (whose `d4` is `d4-b256` here). On OGBench's large maze every depth (4, 8, 16) misses
     # three goals of four: do the steps that took depth 4 past the medium maze's wall take it
-    # further there? On the U4- and U5-mazes depth 16 beats depth 4: do they stand in for depth?
+    # further there? On the U4-, U5- and hardest mazes depth 16 beats depth 4: do they stand
+    # in for depth?
     **{
-        scale: _depth4_at_four_times_the_steps(scale) for scale in ("cpu-large", "cpu-u4", "cpu-u5")
+        scale: _depth4_at_four_times_the_steps(scale)
+        for scale in ("cpu-large", "cpu-u4", "cpu-u5", "cpu-hardest")
     },
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64), (128, 512, 2048), ANT_SGD_STEPS), LABELS

@@ -972,7 +972,7 @@ REUSED_RUNS = [
     ),
     *(
         (("batch_depth", scale, "d4-b256"), ("depth_sweep", scale, "d4"))
-        for scale in ("cpu-large", "cpu-u4", "cpu-u5")
+        for scale in ("cpu-large", "cpu-u4", "cpu-u5", "cpu-hardest")
     ),
     *(
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
