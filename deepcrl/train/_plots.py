@@ -51,17 +51,16 @@ def draw_walls(ax: Any, layout: Layout) -> None:
 
 
 def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
-    """Evaluation success and time at goal against environment steps (per-seed spread shaded)."""
+    """Evaluation success and time at goal against environment steps (per-seed spread
+    shaded), and the critic loss where the learner reports one."""
     plt = _pyplot()
     from matplotlib.ticker import EngFormatter
 
     steps = np.array([r["env_steps"] for r in history])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    panels = (
-        (M.EVAL_SUCCESS, "success rate"),
-        (M.EVAL_TIME_AT_GOAL, "time at goal (steps)"),
-        (M.CRITIC_LOSS, "critic loss"),
-    )
+    panels = [(M.EVAL_SUCCESS, "success rate"), (M.EVAL_TIME_AT_GOAL, "time at goal (steps)")]
+    if all(M.CRITIC_LOSS in r for r in history):
+        panels.append((M.CRITIC_LOSS, "critic loss"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(13 * len(panels) / 3, 3.6))
     for ax, (name, label) in zip(axes, panels, strict=True):
         values = np.array([r[name] for r in history], dtype=np.float64)
         ax.plot(steps, values, lw=2)
