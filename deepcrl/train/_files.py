@@ -55,11 +55,15 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace `path` by `text` in one step (temporary file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, or a kill's interrupt: leave no temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
 
 
@@ -192,13 +196,14 @@ def checkpoint_dirs(out: Path) -> list[Path]:
 
 
 def remove_stale_temporaries(out: Path) -> None:
-    """Delete the checkpoint temporaries that killed saves left behind (each one a whole
-    state, replay buffer included). Only for the holder of the run's lock: no other process
-    is saving then."""
-    root = out / CHECKPOINTS
-    if root.is_dir():
-        for tmp in root.glob(".*.tmp"):
+    """Delete the temporaries that killed saves left behind: checkpoints (each one a whole
+    state, replay buffer included) and the run's own files. Only for the holder of the run's
+    lock: no other process is saving then."""
+    for tmp in (*out.glob(".*.tmp"), *(out / CHECKPOINTS).glob(".*.tmp")):
+        if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 2) -> Path:
@@ -216,16 +221,20 @@ def save_checkpoint(out: Path, state: Any, meta: dict[str, Any], *, keep: int = 
     tmp = root / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    with open(tmp / STATE, "wb") as f:
-        eqx.tree_serialise_leaves(f, _key_data(state))
-        f.flush()
-        os.fsync(f.fileno())
-    meta = {**meta, "sha256": _sha256(tmp / STATE)}
-    with open(tmp / META, "w") as f:
-        f.write(to_json(meta))
-        f.flush()
-        os.fsync(f.fileno())
-    _fsync_dir(tmp)  # the files' names too, before the directory is renamed into place
+    try:
+        with open(tmp / STATE, "wb") as f:
+            eqx.tree_serialise_leaves(f, _key_data(state))
+            f.flush()
+            os.fsync(f.fileno())
+        meta = {**meta, "sha256": _sha256(tmp / STATE)}
+        with open(tmp / META, "w") as f:
+            f.write(to_json(meta))
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)  # the files' names too, before the directory is renamed into place
+    except BaseException:  # a whole state, replay buffer included: do not leave it behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     aside = root / f".{final.name}.{os.getpid()}.replaced.tmp"  # a stale temporary if killed
     if final.exists():  # the same iteration again (a rerun after a crash)
         shutil.rmtree(aside, ignore_errors=True)
