@@ -189,6 +189,11 @@ def _for_run(trainer: Trainer, rc: RunConfig) -> tuple[Trainer, int]:
     c = trainer.config
     per_iter = c.env_steps_per_iteration
     total_iters = -(-rc.total_env_steps // per_iter)
+    if total_iters * per_iter >= 2**31:  # the state counts each seed's env steps in int32
+        raise ValueError(
+            f"total_env_steps={rc.total_env_steps} ({total_iters * per_iter} in whole "
+            f"iterations of {per_iter}) must stay below 2**31 per seed."
+        )
     warmup = trainer.warmup_iterations
     if total_iters <= warmup:
         raise ValueError(
