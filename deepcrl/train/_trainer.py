@@ -47,6 +47,11 @@ class TrainConfig:
             check_int(name, getattr(self, name), minimum=1)
         check_float("discount", self.discount, low=0.0, high=1.0, low_open=True, high_open=True)
         check_float("random_goals", self.random_goals, low=0.0, high=1.0)
+        if self.random_goals > 0 and self.batch_size < 2:
+            raise ValueError(
+                f"random_goals={self.random_goals} takes other rows' goals: batch_size must be "
+                f"at least 2, got {self.batch_size}."
+            )
         if self.unroll_length > self.buffer_capacity:
             raise ValueError(
                 f"unroll_length ({self.unroll_length}) must not exceed buffer_capacity "
@@ -133,6 +138,11 @@ class Trainer(eqx.Module):
                 f"random_goals={config.random_goals} needs a learner that learns from the "
                 f"reward (e.g. TD): {type(learner).__name__} trains every row's goal as a "
                 "positive, so a swapped goal would be a false positive. Use random_goals=0."
+            )
+        if config.batch_size < 2 and learner.goals_are_positives:
+            raise ValueError(
+                f"batch_size={config.batch_size}: {type(learner).__name__} takes each row's "
+                "negatives from the other rows of the batch, so it needs at least 2."
             )
         self.learner = learner
         self.env = env
