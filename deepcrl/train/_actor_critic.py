@@ -66,7 +66,8 @@ class ActorCriticConfig:
     eval_candidates: int = 1
     """Evaluation actions: 1 takes the evaluation actor's `tanh(mean)`; K > 1 scores K
     candidates with the critic and takes the best: `tanh(mean)` and `tanh(mean + std · z_k)`
-    for K − 1 fixed standard-normal offsets `z_k` (deterministic, no key needed)."""
+    for K − 1 fixed standard-normal offsets `z_k` per batch row (deterministic, no key needed;
+    a state's action depends on its row in the batch)."""
 
     def __post_init__(self):
         for name in ("actor_depth", "critic_depth"):
@@ -308,7 +309,9 @@ class AbstractActorCritic(AbstractLearner, Generic[ConfigT]):
             return state.eval_actor.deterministic(obs, goal)
         mean, log_std = state.eval_actor(obs, goal)
         # Fixed offsets, the first one zero: the candidates always include tanh(mean), and
-        # evaluation stays a deterministic function of the state.
+        # evaluation stays a deterministic function of the state and the batch. The offsets
+        # are drawn per row, so the same (obs, goal) in another row or a batch of another
+        # size may pick another candidate.
         z = jr.normal(jr.key(0), (k, *mean.shape), mean.dtype).at[0].set(0.0)
         candidates = jnp.tanh(mean[None] + jnp.exp(log_std)[None] * z)
         values = jax.vmap(lambda a: self.value(state, obs, a, goal))(candidates)
