@@ -47,6 +47,7 @@ from deepcrl.train import (
     seed_keys,
 )
 from deepcrl.train._files import (
+    atomic_write_text,
     checkpoint_dirs,
     load_checkpoint_state,
     read_json,
@@ -55,7 +56,7 @@ from deepcrl.train._files import (
     save_checkpoint,
     update_json,
 )
-from deepcrl.train._plots import farthest_goal, value_grid
+from deepcrl.train._plots import farthest_goal, learning_curve, value_grid
 from deepcrl.train._run import _advance, _check_divergence, _init
 
 from .helpers import TINY_FLAGS, tree_allclose
@@ -229,6 +230,9 @@ def test_random_goals_are_refused_for_a_contrastive_learner():
     Trainer(
         TD(TDConfig(actor_width=16, critic_width=16)), MAZE.make(), MAZE.make_eval(), config
     )  # TD learns from the reward
+    # With one row a contrastive batch has no negatives: its loss and gradient are zero.
+    with pytest.raises(ValueError, match="batch_size=1: CRL takes each row's negatives"):
+        Trainer(CRL(LEARNER), MAZE.make(), None, dataclasses.replace(TRAIN, batch_size=1))
 
 
 def test_env_and_eval_env_must_agree_on_sizes():
@@ -243,6 +247,7 @@ def test_env_and_eval_env_must_agree_on_sizes():
         (dict(discount=1.0), "discount"),
         (dict(discount=float("nan")), "discount"),
         (dict(random_goals=1.5), "random_goals"),
+        (dict(random_goals=0.5, batch_size=1), "batch_size must be at least 2, got 1"),
         (dict(unroll_length=50, buffer_capacity=40), "unroll_length"),
         (dict(window=1), "window"),
         (dict(window=0), "window"),  # 0 is not a way to ask for the default
@@ -252,6 +257,13 @@ def test_env_and_eval_env_must_agree_on_sizes():
 def test_bad_train_config_is_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         dataclasses.replace(TRAIN, **kwargs)
+
+
+def test_a_budget_past_the_step_counter_is_refused_before_any_file(tmp_path):
+    # Each seed's env steps are counted in int32: 2**31 would log as negative.
+    with pytest.raises(ValueError, match=r"total_env_steps=2147483643 \(2147483680 in whole"):
+        run(_trainer(), RunConfig(total_env_steps=2**31 - 5, out_dir=str(tmp_path)))
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(
@@ -303,6 +315,11 @@ def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text()) == rows[-1]
     # Two checkpoints are kept: the newest and the one before it.
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000006", "000000008"]
+    # A learner that reports no critic loss gets a curve without that panel.
+    without = [{k: v for k, v in r.items() if k != M.CRITIC_LOSS} for r in rows]
+    learning_curve(without, tmp_path / "no_loss.png")
+    width = lambda name: int.from_bytes((tmp_path / name).read_bytes()[16:20], "big")  # noqa: E731
+    assert width("no_loss.png") == pytest.approx(2 / 3 * width("learning_curve.png"), rel=0.01)
 
 
 def test_a_run_killed_after_its_last_checkpoint_plots_the_same_episodes(tmp_path, monkeypatch):
@@ -489,6 +506,31 @@ def test_saving_an_iteration_again_replaces_it_and_a_kill_midway_keeps_the_one_b
     for keep in (0, -1):
         with pytest.raises(ValueError, match="keep must be an integer >= 1"):
             save_checkpoint(tmp_path, state, {"iteration": 6}, keep=keep)
+
+
+def test_a_failed_save_leaves_no_temporary_and_the_files_before_it(tmp_path, monkeypatch):
+    state = _init(_trainer(), seed_keys(0, 2))
+    save_checkpoint(tmp_path, state, {"iteration": 2})
+    atomic_write_text(tmp_path / "summary.json", "{}")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("deepcrl.train._files.os.fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(tmp_path, state, {"iteration": 4})
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write_text(tmp_path / "summary.json", '{"iteration": 4}')
+    monkeypatch.undo()
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("checkpoints/.*"))
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000002"]
+    assert (tmp_path / "summary.json").read_text() == "{}"
+    # What a kill leaves (no handler runs) goes at the next start under the lock.
+    (tmp_path / ".metrics.jsonl.123.tmp").write_text("torn")
+    (tmp_path / "checkpoints" / ".000000004.123.tmp").mkdir()
+    remove_stale_temporaries(tmp_path)
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("checkpoints/.*"))
+    assert (tmp_path / "summary.json").exists() and checkpoint_dirs(tmp_path)
 
 
 def test_a_checkpoint_of_another_structure_does_not_fit(tmp_path):
