@@ -105,7 +105,7 @@ def _hist_and_loss(loss, target, logits):
 class TestHLGauss(chex.TestCase):
     @jit_and_eager
     @examples
-    @given(data=st.data(), loss=hl_gauss(min_ratio=1e-3, max_ratio=1e3))
+    @given(data=st.data(), loss=hl_gauss(min_ratio=1e-6, max_ratio=10.0))
     def test_valid_histogram_for_any_finite_target(self, data, loss):
         # Targets anywhere in float32's finite range, far outside the support included.
         targets = _targets(data.draw, loss, low=-3e38, high=3e38)
@@ -256,9 +256,24 @@ def test_hl_gauss_conventions():
     chex.assert_tree_all_finite(probs)
     np.testing.assert_allclose(probs[1], np.eye(51)[0], atol=1e-30)
     np.testing.assert_allclose(probs[2], np.eye(51)[-1], atol=1e-30)
-    # A huge σ spreads the target uniformly (up to O((m/r)²) curvature).
-    wide = HLGauss(0, 1, 5, sigma_ratio=1e3).target_probs(jnp.asarray([0.3]))
-    np.testing.assert_allclose(wide[0], 0.2, atol=1e-4)
+    # The widest σ allowed, 10 bins, spreads the target over the whole support.
+    wide = HLGauss(0, 1, 5, sigma_ratio=10.0)
+    probs = wide.target_probs(jnp.asarray([0.3]))
+    np.testing.assert_allclose(probs[0], 0.2, atol=0.02)
+    np.testing.assert_allclose(probs, _reference_probs(wide, np.asarray([0.3])), atol=1e-6)
+
+
+@pytest.mark.parametrize("ratio", [0.75, 10.0])
+@pytest.mark.parametrize("num_bins", [2, 51])
+def test_far_targets_keep_float64_accuracy_up_to_the_widest_sigma(ratio, num_bins):
+    # Targets out to 1.2 clip margins (110 r² bins) on both sides: the edges' differences
+    # must survive next to targets that far away.
+    loss = HLGauss(-3.0, 5.0, num_bins, sigma_ratio=ratio)
+    margin = 110 * loss.sigma**2 / loss.bin_width
+    out = np.linspace(0, 1.2, 25) * margin
+    targets = np.concatenate([5.0 + out, -3.0 - out, np.linspace(-3, 5, 9)]).astype(np.float32)
+    probs = np.asarray(loss.target_probs(jnp.asarray(targets)))
+    np.testing.assert_allclose(probs, _reference_probs(loss, targets), atol=1e-5)
 
 
 class TestTwoHot(chex.TestCase):
@@ -387,8 +402,18 @@ def test_minimiser_reads_back_the_histogram_mean(loss: HLGauss | TwoHot):
         (lambda: HLGauss(-1e308, 1e308, 10), r"fit in float32.*v_min=-1e\+308"),
         (lambda: TwoHot(1.0, 1.0 + 1e-12, 3), "too close for 3 bins"),
         (lambda: HLGauss(1.0, 1.0 + 1e-12, 3), "too close for 3 bins"),
-        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e-320), "sigma_ratio=1e-320"),
-        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e300), r"sigma_ratio=1e\+300"),
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e-320), r"sigma_ratio must be .*\[1e-06, 10\]"),
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e300), r"sigma_ratio .*got 1e\+300"),
+        # Where float32 no longer holds far targets' histograms, or the Gaussian in a bin.
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=11.0), r"sigma_ratio .*got 11.0"),
+        (lambda: HLGauss(0, 1, 10, sigma_ratio=1e-7), r"sigma_ratio .*got 1e-07"),
+        # Supports whose targets minus support points overflow float32, or whose spacing
+        # XLA flushes to zero: NaN or silently wrong histograms otherwise.
+        (lambda: TwoHot(-2e38, 2e38, 2), "too wide for float32"),
+        (lambda: HLGauss(-1e38, 1e38, 4), "too wide for float32"),
+        (lambda: HLGauss(0, 1e36, 2, sigma_ratio=10.0), r"too wide.*at most 5.5e\+39 outside"),
+        (lambda: TwoHot(0.0, 2e-38, 3), "too close for 3 bins"),
+        (lambda: HLGauss(0.0, 4e-38, 4, sigma_ratio=2.0), "too close for 4 bins"),
     ],
 )
 def test_invalid_hyperparameters(make, match):

@@ -42,6 +42,9 @@ def test_support_follows_the_reward_and_discount():
         (dict(tau=0.0), "tau"),
         (dict(discount=1.0), "discount"),
         (dict(initial_alpha=float("nan")), "initial_alpha"),
+        # The value loss's own checks, at the config and not at the first update.
+        (dict(sigma_ratio=20.0), r"sigma_ratio must be finite and in \[1e-06, 10\]"),
+        (dict(v_min=-1e38), "too wide for float32"),
     ],
 )
 def test_bad_config_is_rejected(kwargs, match):

@@ -8,6 +8,7 @@ import numpy as np
 from jax.scipy.special import log_ndtr
 from jaxtyping import Array, Float, Real
 
+from .._checks import as_integer
 from ._misc import upcast
 
 # Beyond this many σ²/ς outside the support the HL-Gauss histogram is a one-hot in float32
@@ -22,6 +23,11 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 # range would become inf or 0 there (and the histograms NaN).
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# σ as a multiple of the bin width. Above 10 the far targets' histograms lose float32
+# precision (the edges' differences vanish next to targets 110 r² bins away: 4e-4 off at
+# r = 100, 5e-6 at r = 10); below 1e-6 a bin is a one-hot to float32 precision anyway, and
+# near 1e-19 the far bins' log-masses become NaN.
+_SIGMA_RATIOS = (1e-6, 10.0)
 
 
 class AbstractValueLoss(eqx.Module):
@@ -147,23 +153,34 @@ class HLGauss(AbstractHistogramLoss):
 
         - `v_min`, `v_max`: the support, finite, `v_min < v_max`.
         - `num_bins`: number of bins $m \\geq 2$ (the critic outputs this many logits).
-        - `sigma_ratio`: σ as a multiple of the bin width, `> 0`.
+        - `sigma_ratio`: σ as a multiple of the bin width, in [1e-6, 10] (where float32
+            holds every histogram, see `target_probs`).
         """
         self.v_min = float(v_min)
         self.v_max = float(v_max)
-        self.num_bins = num_bins
+        self.num_bins = _num_bins(num_bins)
         self.sigma_ratio = float(sigma_ratio)
 
     def __check_init__(self):
         _check_support(self.v_min, self.v_max, self.num_bins, num_points=self.num_bins + 1)
-        if not (math.isfinite(self.sigma_ratio) and self.sigma_ratio > 0):
-            raise ValueError(f"sigma_ratio must be finite and > 0, got {self.sigma_ratio}.")
-        if not _FLOAT32_TINY <= self.sigma <= _FLOAT32_MAX:
+        low, high = _SIGMA_RATIOS
+        if not (math.isfinite(self.sigma_ratio) and low <= self.sigma_ratio <= high):
+            raise ValueError(
+                f"sigma_ratio must be finite and in [{low:g}, {high:g}], got {self.sigma_ratio}."
+            )
+        # σ and 1/σ are float32 constants: both must be normal numbers.
+        if not _FLOAT32_TINY <= self.sigma <= 1 / _FLOAT32_TINY:
             raise ValueError(
                 f"sigma_ratio={self.sigma_ratio} gives sigma={self.sigma} for bins of width "
-                f"{self.bin_width}, outside float32's normal range "
-                f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}]."
+                f"{self.bin_width}: sigma and 1/sigma must be float32 normal numbers, "
+                f"in [{_FLOAT32_TINY:.3g}, {1 / _FLOAT32_TINY:.3g}]."
             )
+        _check_reach(self.v_min, self.v_max, self._margin)
+
+    @property
+    def _margin(self) -> float:
+        """How far outside the support targets are clipped (see `target_probs`)."""
+        return _CLIP_EXPONENT * self.sigma * self.sigma / self.bin_width
 
     @property
     def bin_width(self) -> float:
@@ -207,8 +224,7 @@ class HLGauss(AbstractHistogramLoss):
         **Returns:** `target.shape + (num_bins,)` probabilities, summing to 1.
         """
         target = upcast(target)
-        sigma, width = self.sigma, self.bin_width
-        margin = _CLIP_EXPONENT * sigma * sigma / width
+        sigma, margin = self.sigma, self._margin
         target = jnp.clip(target, self.v_min - margin, self.v_max + margin)
         edges = self.edges
 
@@ -275,7 +291,7 @@ class TwoHot(AbstractHistogramLoss):
         """
         self.v_min = float(v_min)
         self.v_max = float(v_max)
-        self.num_bins = num_bins
+        self.num_bins = _num_bins(num_bins)
 
     def __check_init__(self):
         _check_support(self.v_min, self.v_max, self.num_bins, num_points=self.num_bins)
@@ -347,20 +363,40 @@ def _check_support(v_min: float, v_max: float, num_bins: int, *, num_points: int
         raise ValueError(f"v_min and v_max must be finite, got v_min={v_min}, v_max={v_max}.")
     if not v_min < v_max:
         raise ValueError(f"v_min must be < v_max, got v_min={v_min}, v_max={v_max}.")
-    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
+    if num_bins < 2:
         raise ValueError(f"num_bins must be an integer >= 2, got {num_bins!r}.")
     if max(-v_min, v_max) > _FLOAT32_MAX:
         raise ValueError(
             f"v_min and v_max must fit in float32 (|v| <= {_FLOAT32_MAX:.3g}), "
             f"got v_min={v_min}, v_max={v_max}."
         )
+    _check_reach(v_min, v_max, 0.0)  # targets clipped to the support (HL-Gauss adds a margin)
     # Points that round to the same float32 give zero-width bins: division by zero (NaN).
+    # Spacings below float32's normal range are as bad: XLA flushes them to zero.
     points = np.linspace(v_min, v_max, num_points).astype(np.float32)
-    if not np.all(np.diff(points) > 0):
+    if not np.all(np.diff(points) >= _FLOAT32_TINY):
         raise ValueError(
             f"v_min={v_min} and v_max={v_max} are too close for {num_bins} bins: "
-            "neighbouring support points coincide in float32."
+            "neighbouring support points coincide in float32 (or differ by less than "
+            f"{_FLOAT32_TINY:.3g})."
         )
+
+
+def _check_reach(v_min: float, v_max: float, margin: float) -> None:
+    """Targets are clipped to [v_min − margin, v_max + margin]; every difference between such
+    a target and a support point must stay finite in float32, with room to spare."""
+    reach = max(-v_min, v_max) + (v_max - v_min) + margin
+    if reach > _FLOAT32_MAX / 4:
+        raise ValueError(
+            f"v_min={v_min}, v_max={v_max} are too wide for float32: a clipped target (at "
+            f"most {margin:.3g} outside) minus a support point must stay below "
+            f"{_FLOAT32_MAX / 4:.3g} in magnitude, and can reach {reach:.3g}."
+        )
+
+
+def _num_bins(num_bins: int) -> int:
+    """`num_bins` as a plain int: it sets array shapes (NumPy ints are welcome)."""
+    return as_integer("num_bins", num_bins)
 
 
 def _check_batch(logits: Array, target: Array) -> None:

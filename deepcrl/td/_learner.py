@@ -88,6 +88,7 @@ class TDConfig(ActorCriticConfig):
                 + ("" if self.terminal_at_goal else " and no termination at the goal")
                 + "; widen v_min/v_max or leave them unset."
             )
+        self.make_value_loss()  # the loss's own checks (float32 range, σ), before any run
 
     @property
     def returns(self) -> tuple[float, float]:
