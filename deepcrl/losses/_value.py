@@ -24,9 +24,9 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # σ as a multiple of the bin width. Above 10 the far targets' histograms lose float32
-# precision (the edges' differences vanish next to targets 110 r² bins away: 4e-4 off at
-# r = 100, 5e-6 at r = 10); below 1e-6 a bin is a one-hot to float32 precision anyway, and
-# near 1e-19 the far bins' log-masses become NaN.
+# precision (the edges' differences vanish next to targets 110 r² bins away; the tests hold
+# r = 10 to 1e-5); below 1e-6 a bin is a one-hot to float32 precision anyway, and near
+# 1e-19 the far bins' log-masses become NaN.
 _SIGMA_RATIOS = (1e-6, 10.0)
 
 
