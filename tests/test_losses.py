@@ -263,6 +263,16 @@ def test_hl_gauss_conventions():
     np.testing.assert_allclose(probs, _reference_probs(wide, np.asarray([0.3])), atol=1e-6)
 
 
+def test_no_nan_from_a_bin_without_target_mass_whose_log_probability_is_minus_inf():
+    # The first bin has all the target's mass; the last one's logit is so far below that
+    # its log-probability is -inf (0 · -inf is NaN, but such a bin adds nothing).
+    loss = TwoHot(0, 1, 3)
+    logits, target = jnp.asarray([[3e38, 0.0, -3e38]]), jnp.zeros(1)
+    value, grad = jax.value_and_grad(lambda x: loss.loss(x, target).sum())(logits)
+    assert float(value) == 0.0
+    np.testing.assert_array_equal(grad, 0.0)
+
+
 @pytest.mark.parametrize("ratio", [0.75, 10.0])
 @pytest.mark.parametrize("num_bins", [2, 51])
 def test_far_targets_keep_float64_accuracy_up_to_the_widest_sigma(ratio, num_bins):

@@ -113,7 +113,10 @@ class AbstractHistogramLoss(AbstractValueLoss):
         logits = self._check_logits(logits)
         _check_batch(logits, target)
         probs = jax.lax.stop_gradient(self.target_probs(target))
-        return -jnp.sum(probs * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)
+        # 0 · log 0 is 0: a bin with no target mass adds nothing, even where its logit lies
+        # so far below the others that its log-probability is -inf (0 · -inf would be NaN).
+        return -jnp.sum(jnp.where(probs > 0, probs * log_probs, 0.0), axis=-1)
 
     def _check_logits(self, logits: Array) -> Array:
         logits = upcast(logits)
