@@ -1,3 +1,5 @@
+import inspect
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -243,6 +245,18 @@ def test_cosine_normalises_each_row_alone(getkey):
     )
 
 
+@pytest.mark.parametrize("name", sorted(ENERGIES))
+def test_energies_refuse_what_is_not_two_batches_of_representations(name):
+    energy = inspect.unwrap(ENERGIES[name])  # without the test suite's runtime type checks
+    for phi, psi in [
+        (jnp.ones((4, 4, 4)), jnp.ones((4, 4, 4))),  # broadcast into a (4, 4, 4) result
+        (jnp.ones(3), jnp.ones(3)),  # a scalar for dot and cosine
+        (jnp.ones((2, 3)), jnp.ones((5, 4))),
+    ]:
+        with pytest.raises(ValueError, match=r"two batches.*got shapes"):
+            energy(phi, psi)
+
+
 def test_unknown_energy_is_rejected(getkey):
     with pytest.raises(ValueError, match="'manhattan'"):
         energy_fn("manhattan")
@@ -279,6 +293,12 @@ def test_actor_log_prob_is_finite_at_the_action_bounds(getkey):
         )
         assert jnp.all(jnp.isfinite(logp))
         assert tree_finite(grads)
+    # Half-precision actions: the clip at 1 − 1e-6 is taken in float32 (in bfloat16 it is 1).
+    for dtype in (jnp.bfloat16, jnp.float16):
+        near_one = jnp.full((4, 3), 0.999, dtype)
+        logp = actor.log_prob(obs, goal, near_one)
+        assert jnp.all(jnp.isfinite(logp))
+        assert jnp.allclose(logp, actor.log_prob(obs, goal, near_one.astype(jnp.float32)))
 
 
 def test_actor_sample_log_prob_agrees_with_log_prob(getkey):

@@ -36,7 +36,9 @@ class TanhGaussianActor(eqx.Module):
 
     The trunk reads `concat(obs, goal)` and outputs a mean and a raw log-std per action
     dimension; the log-std is squashed smoothly into `[-5, 2]`. Actions are `tanh(u)` with
-    `u ~ N(mean, std²)`, so they lie in `(-1, 1)`. All methods take batches.
+    `u ~ N(mean, std²)`, in `[-1, 1]`: float32's tanh rounds to ±1 once |u| passes about 9.
+    `sample`'s log-probability is computed from `u` and stays exact there; `log_prob` of an
+    action at ±1 evaluates it at ±(1 − 1e-6). All methods take batches.
     """
 
     trunk: ResidualMLP
@@ -118,6 +120,9 @@ class TanhGaussianActor(eqx.Module):
     ) -> Float[Array, " batch"]:
         """Log-probability of given actions; finite for actions at ±1 (clipped by 1e-6)."""
         mean, log_std = self(obs, goal)
+        # In at least float32: 1 − 1e-6 rounds to 1 in bfloat16 and float16 (arctanh: inf).
+        if jnp.finfo(action.dtype).bits < 32:
+            action = action.astype(jnp.float32)
         u = jnp.arctanh(jnp.clip(action, -ACTION_CLIP, ACTION_CLIP))
         log_prob = gaussian_log_prob(u, mean, log_std) - log_tanh_jacobian(u)
         return jnp.sum(log_prob, axis=-1)

@@ -22,16 +22,19 @@ def neg_l2(
     plain distance has a NaN gradient. The derivative is computed with matmuls, so the
     backward pass stores no `b × c × dim` tensor.
     """
+    _check_pair(phi, psi)
     return -jnp.sqrt(_sq_dist(phi, psi) + eps)
 
 
 def neg_sq_l2(phi: Float[Array, "b dim"], psi: Float[Array, "c dim"]) -> Float[Array, "b c"]:
     """Pairwise negative squared L2 distance `-‖φ_i - ψ_j‖²`."""
+    _check_pair(phi, psi)
     return -_sq_dist(phi, psi)
 
 
 def dot(phi: Float[Array, "b dim"], psi: Float[Array, "c dim"]) -> Float[Array, "b c"]:
     """Pairwise dot product `φ_i · ψ_j`."""
+    _check_pair(phi, psi)
     return phi @ psi.T
 
 
@@ -39,7 +42,17 @@ def cosine(
     phi: Float[Array, "b dim"], psi: Float[Array, "c dim"], *, eps: float = EPS
 ) -> Float[Array, "b c"]:
     """Pairwise cosine similarity, each row normalised by its own norm (never the batch's)."""
+    _check_pair(phi, psi)
     return _unit_rows(phi, eps) @ _unit_rows(psi, eps).T
+
+
+def _check_pair(phi: Array, psi: Array) -> None:
+    # Other ranks broadcast into garbage (or a scalar) rather than failing.
+    if phi.ndim != 2 or psi.ndim != 2 or phi.shape[1] != psi.shape[1]:
+        raise ValueError(
+            "An energy takes two batches of representations, (b, dim) and (c, dim), got "
+            f"shapes {phi.shape} and {psi.shape}."
+        )
 
 
 ENERGIES: dict[str, Callable[[Array, Array], Array]] = {
