@@ -108,3 +108,14 @@ def keep_cache_config():
     yield
     for name, value in saved.items():
         jax.config.update(name, value)
+
+
+@pytest.fixture
+def without_type_checks():
+    """Runs a test as users run the package: without the suite's runtime type checking
+    (which refuses, say, a NumPy integer for an `int` before the package's own checks)."""
+    import jaxtyping
+
+    jaxtyping.config.update("jaxtyping_disable", True)
+    yield
+    jaxtyping.config.update("jaxtyping_disable", False)

@@ -475,3 +475,9 @@ def test_upcast_makes_float32_and_refuses_complex_numbers():
         assert upcast(x).dtype == jnp.float32
     with pytest.raises(ValueError, match="Expected real numbers, got an array of dtype complex64"):
         upcast(jnp.ones(2, jnp.complex64))
+
+
+@pytest.mark.usefixtures("without_type_checks")
+def test_numpy_integer_bins_are_plain_ints():
+    for loss in (HLGauss(0, 1, np.int64(5)), TwoHot(0, 1, np.int64(5))):
+        assert type(loss.num_bins) is int and loss.support.shape == (5,)

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import jaxtyping
+import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from jax.test_util import check_grads
@@ -153,12 +154,27 @@ def test_bad_depth_is_rejected(getkey, depth):
         (dict(in_size=0), "in_size"),
         (dict(out_size=-1), "out_size"),
         (dict(scan_unroll=0), "scan_unroll"),
+        (dict(scan_unroll=2.5), "scan_unroll"),
     ],
 )
 def test_bad_sizes_are_rejected(getkey, kwargs, match):
     args = dict(in_size=3, out_size=3) | kwargs
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, jaxtyping.TypeCheckError), match=match):
         ResidualMLP(args.pop("in_size"), args.pop("out_size"), key=getkey(), **args)
+
+
+@pytest.mark.usefixtures("without_type_checks")
+def test_numpy_integer_sizes_build_the_same_networks(getkey):
+    key, as_numpy = getkey(), lambda sizes: {k: np.int64(v) for k, v in sizes.items()}
+    sizes = dict(in_size=3, out_size=2, width=8, depth=8, scan_unroll=2)
+    plain, numpy = ResidualMLP(**sizes, key=key), ResidualMLP(**as_numpy(sizes), key=key)
+    assert tree_allclose(plain, numpy) and type(numpy.width) is int
+    sizes = dict(obs_size=3, goal_size=2, action_size=2, width=8)
+    plain = TanhGaussianActor(**sizes, head_norm=True, key=key)
+    numpy = TanhGaussianActor(**as_numpy(sizes), head_norm=True, key=key)
+    assert tree_allclose(plain, numpy) and type(numpy.action_size) is int
+    with pytest.raises(ValueError, match="scan_unroll must be a positive integer, got 2.5"):
+        ResidualMLP(3, 2, scan_unroll=2.5, key=key)  # pyright: ignore[reportArgumentType]
 
 
 @pytest.mark.parametrize(

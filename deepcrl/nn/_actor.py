@@ -82,8 +82,8 @@ class TanhGaussianActor(eqx.Module):
             remat=remat,
             key=key,
         )
-        self.head_norm = _norm(width, head_norm)
-        self.action_size = action_size
+        self.head_norm = _norm(self.trunk.width, head_norm)
+        self.action_size = self.trunk.out_size // 2
 
     def __call__(
         self, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]

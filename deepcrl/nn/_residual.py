@@ -1,3 +1,5 @@
+import operator
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -163,8 +165,11 @@ class ResidualMLP(AbstractResidualMLP):
         - `key`: PRNG key for the initialisation.
         """
         _check_sizes(in_size=in_size, out_size=out_size, width=width, depth=depth)
-        if scan_unroll < 1:
-            raise ValueError(f"scan_unroll must be >= 1, got {scan_unroll}.")
+        check_sizes(scan_unroll=scan_unroll)
+        # Plain ints from here on (NumPy integers would fail inside Equinox's LayerNorm).
+        in_size, out_size, width, depth, scan_unroll = map(
+            operator.index, (in_size, out_size, width, depth, scan_unroll)
+        )
         init = default_init() if init is None else init
         stem_key, blocks_key, head_key = jr.split(key, 3)
         self.stem = _linear(in_size, width, init, stem_key)
