@@ -116,6 +116,7 @@ def without_type_checks():
     (which refuses, say, a NumPy integer for an `int` before the package's own checks)."""
     import jaxtyping
 
+    saved = jaxtyping.config.jaxtyping_disable
     jaxtyping.config.update("jaxtyping_disable", True)
     yield
-    jaxtyping.config.update("jaxtyping_disable", False)
+    jaxtyping.config.update("jaxtyping_disable", saved)

@@ -161,7 +161,7 @@ class HLGauss(AbstractHistogramLoss):
         """
         self.v_min = float(v_min)
         self.v_max = float(v_max)
-        self.num_bins = _num_bins(num_bins)
+        self.num_bins = as_integer("num_bins", num_bins)  # sets shapes: a plain int
         self.sigma_ratio = float(sigma_ratio)
 
     def __check_init__(self):
@@ -294,7 +294,7 @@ class TwoHot(AbstractHistogramLoss):
         """
         self.v_min = float(v_min)
         self.v_max = float(v_max)
-        self.num_bins = _num_bins(num_bins)
+        self.num_bins = as_integer("num_bins", num_bins)  # sets shapes: a plain int
 
     def __check_init__(self):
         _check_support(self.v_min, self.v_max, self.num_bins, num_points=self.num_bins)
@@ -395,11 +395,6 @@ def _check_reach(v_min: float, v_max: float, margin: float) -> None:
             f"most {margin:.3g} outside) minus a support point must stay below "
             f"{_FLOAT32_MAX / 4:.3g} in magnitude, and can reach {reach:.3g}."
         )
-
-
-def _num_bins(num_bins: int) -> int:
-    """`num_bins` as a plain int: it sets array shapes (NumPy ints are welcome)."""
-    return as_integer("num_bins", num_bins)
 
 
 def _check_batch(logits: Array, target: Array) -> None:
