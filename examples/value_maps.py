@@ -2,7 +2,7 @@
 (geodesic distance) or the straight line (Euclidean distance) to the goal?
 
     python examples/value_maps.py                          # depth 4 vs depth 8, 10 seeds each
-    python examples/value_maps.py --variants depth4 preset depth16
+    python examples/value_maps.py --variants depth4 depth8 preset  # and today's preset
     python examples/value_maps.py --recheck docs/results/*/value_maps.json  # committed maps
 
 Uses the runs of the point seed study (`examples/point_seeds.py`; a variant not trained yet
@@ -160,7 +160,7 @@ def _distribution(per_seed) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--variants", nargs="+", default=["depth4", "preset"],
+    parser.add_argument("--variants", nargs="+", default=["depth4", "depth8"],
                         choices=sorted(point_seeds.VARIANTS))  # fmt: skip
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--runs", default="runs/point_seeds", help="the seed study's --out")
