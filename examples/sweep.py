@@ -105,10 +105,19 @@ def sweep(
     if len(set(names)) != len(names):
         raise ValueError(f"Setting names must be unique, got {names}.")
     rows = []
+    earlier = {r["name"]: r for r in read(out)}
     for s in settings:
         directory = out / s.name
         run_config = dataclasses.replace(run_config_of(s, out, seeds), progress=progress)
         finished = _finished(s, run_config)
+        kept = earlier.get(s.name)
+        if finished is None and not directory.exists() and kept and _seeds(kept) == seeds:
+            # A row whose run folder was not kept (committed results, copied by --from):
+            # it is a result; training the setting again would take hours and replace it.
+            print(f"== {s.name}: kept its row of {out / 'results.json'} (no run folder; "
+                  "delete the row to train it again)")  # fmt: skip
+            rows.append(kept)
+            continue
         if finished is None:
             print(f"== {s.name}: {seeds} seeds × {run_config.total_env_steps:,} env steps")
             try:
@@ -130,6 +139,10 @@ def sweep(
 
 
 _DIVERGED = "diverged.json"
+
+
+def _seeds(row: dict) -> int:
+    return len(row[M.EVAL_SUCCESS]["per_seed"])
 
 
 def _finished(s: Setting, run_config: RunConfig) -> str | None:
@@ -247,7 +260,7 @@ def main(
     seeds = scale.seeds if args.seeds is None else args.seeds
     sweep(chosen, out, seeds=seeds, order=list(scale.grid))
     rows = grid_rows(out, scale)
-    counts = {r["name"]: len(r[M.EVAL_SUCCESS]["per_seed"]) for r in rows}
+    counts = {r["name"]: _seeds(r) for r in rows}
     if len(set(counts.values())) > 1:  # rows kept from earlier runs with another --seeds
         print(f"Warning: the rows' seed counts differ ({counts}); compare them with care.")
     print(table(rows))

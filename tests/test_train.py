@@ -1170,6 +1170,24 @@ def _result_row(name: str, success: float = 0.5, **labels) -> dict:
             "curve": curve, M.EVAL_SUCCESS: stat, M.EVAL_TIME_AT_GOAL: stat}  # fmt: skip
 
 
+def test_a_kept_row_without_its_run_folder_is_not_trained_again(tmp_path, examples, monkeypatch):
+    # Committed results keep some rows without their run folders; `--from` copies them.
+    sweep, batch = examples("sweep"), examples("batch_depth")
+    settings = sweep.select(sweep.crl_settings(batch.SCALES["cpu"]), ["d4-b64", "d8-b64"], None)
+    kept = _result_row("d4-b64", actor_depth=4, batch_size=64)
+    sweep.write(tmp_path, [kept])
+    trained = []
+    monkeypatch.setattr(sweep, "run", lambda trainer, rc: trained.append(Path(rc.out_dir).name))
+    monkeypatch.setattr(sweep, "load_history", lambda directory: [])
+    rows = sweep.sweep(settings, tmp_path, seeds=2, progress=False)
+    assert trained == ["d8-b64"] and rows[0] == kept
+    assert sweep.read(tmp_path)[0] == kept
+    # A row of another seed count is no stand-in: that setting trains.
+    trained.clear()
+    sweep.sweep(settings[:1], tmp_path, seeds=5, progress=False)
+    assert trained == ["d4-b64"]
+
+
 def test_rows_written_before_a_label_existed_get_the_grids_label(tmp_path, examples):
     # The batch sweep's rows gained `sgd_steps`; rows kept from an earlier sweep lack it.
     # Read back with the grid's labels, old and new rows plot together (they used to make
