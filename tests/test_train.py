@@ -1016,6 +1016,7 @@ REUSED_RUNS = [
         (("batch_depth", scale, "d4-b256"), ("depth_sweep", scale, "d4"))
         for scale in ("cpu-large", "cpu-u4", "cpu-u5", "cpu-hardest")
     ),
+    (("batch_depth", "cpu-hardest", "d16-b256"), ("depth_sweep", "cpu-hardest", "d16")),
     *(
         (("actor_critic_depth", "cpu", f"a{d}-c{d}"), ("depth_sweep", "cpu", f"d{d}"))
         for d in (4, 8, 16)
