@@ -173,6 +173,12 @@ def test_numpy_integer_sizes_build_the_same_networks(getkey):
     plain = TanhGaussianActor(**sizes, head_norm=True, key=key)
     numpy = TanhGaussianActor(**as_numpy(sizes), head_norm=True, key=key)
     assert tree_allclose(plain, numpy) and type(numpy.action_size) is int
+    sizes = dict(obs_size=3, action_size=2, goal_size=2, num_outputs=5, num_critics=2, width=8)
+    plain, numpy = QEnsemble(**sizes, key=key), QEnsemble(**as_numpy(sizes), key=key)
+    assert tree_allclose(plain, numpy) and type(numpy.num_critics) is int
+    sizes = dict(obs_size=3, action_size=2, goal_size=2, repr_dim=4, width=8)
+    plain = ContrastiveCritic(**sizes, key=key)
+    assert tree_allclose(plain, ContrastiveCritic(**as_numpy(sizes), key=key))
     with pytest.raises(ValueError, match="scan_unroll must be a positive integer, got 2.5"):
         ResidualMLP(3, 2, scan_unroll=2.5, key=key)  # pyright: ignore[reportArgumentType]
 

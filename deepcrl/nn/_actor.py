@@ -71,7 +71,9 @@ class TanhGaussianActor(eqx.Module):
           keeps the heads' input at the same scale at every depth.
         - `key`: PRNG key for the initialisation.
         """
-        check_sizes(obs_size=obs_size, goal_size=goal_size, action_size=action_size)
+        obs_size, goal_size, action_size = check_sizes(
+            obs_size=obs_size, goal_size=goal_size, action_size=action_size
+        )
         self.trunk = ResidualMLP(
             obs_size + goal_size,
             2 * action_size,
@@ -83,7 +85,7 @@ class TanhGaussianActor(eqx.Module):
             key=key,
         )
         self.head_norm = _norm(self.trunk.width, head_norm)
-        self.action_size = self.trunk.out_size // 2
+        self.action_size = action_size
 
     def __call__(
         self, obs: Float[Array, "batch obs"], goal: Float[Array, "batch goal"]

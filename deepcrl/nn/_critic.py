@@ -47,7 +47,7 @@ class ContrastiveCritic(eqx.Module):
         - `key`: PRNG key for the initialisation.
         """
         energy_fn(energy)  # fail early on an unknown name
-        check_sizes(
+        obs_size, action_size, goal_size, repr_dim = check_sizes(
             obs_size=obs_size, action_size=action_size, goal_size=goal_size, repr_dim=repr_dim
         )
         sa_key, goal_key = jr.split(key)

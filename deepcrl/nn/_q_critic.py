@@ -45,7 +45,7 @@ class QEnsemble(eqx.Module):
           [`ResidualMLP`][deepcrl.nn.ResidualMLP].
         - `key`: PRNG key for the initialisation.
         """
-        check_sizes(
+        obs_size, action_size, goal_size, num_outputs, num_critics = check_sizes(
             obs_size=obs_size,
             action_size=action_size,
             goal_size=goal_size,

@@ -164,12 +164,10 @@ class ResidualMLP(AbstractResidualMLP):
           Defaults to uniform ±1/√fan_in.
         - `key`: PRNG key for the initialisation.
         """
-        _check_sizes(in_size=in_size, out_size=out_size, width=width, depth=depth)
-        check_sizes(scan_unroll=scan_unroll)
-        # Plain ints from here on (NumPy integers would fail inside Equinox's LayerNorm).
-        in_size, out_size, width, depth, scan_unroll = map(
-            operator.index, (in_size, out_size, width, depth, scan_unroll)
+        in_size, out_size, width, scan_unroll = check_sizes(
+            in_size=in_size, out_size=out_size, width=width, scan_unroll=scan_unroll
         )
+        depth = _check_depth(depth)
         init = default_init() if init is None else init
         stem_key, blocks_key, head_key = jr.split(key, 3)
         self.stem = _linear(in_size, width, init, stem_key)
@@ -273,18 +271,20 @@ class UnrolledResidualMLP(AbstractResidualMLP):
         return x
 
 
-def check_sizes(**sizes: int) -> None:
-    """A `ValueError` naming the first size that is not an integer >= 1 (NumPy integers
-    pass; floats and bools, which would fail deep inside Equinox or JAX, do not)."""
+def check_sizes(**sizes: int) -> tuple[int, ...]:
+    """The sizes as plain ints, in the order given; a `ValueError` naming the first that is
+    not an integer >= 1. NumPy integers pass and become ints (they fail inside Equinox's
+    LayerNorm); floats and bools, which would fail deep inside Equinox or JAX, do not."""
     for name, value in sizes.items():
         if not (is_integer(value) and value >= 1):
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return tuple(operator.index(value) for value in sizes.values())
 
 
-def _check_sizes(*, in_size: int, out_size: int, width: int, depth: int) -> None:
-    check_sizes(in_size=in_size, out_size=out_size, width=width)
+def _check_depth(depth: int) -> int:
     if not is_integer(depth) or depth < LAYERS_PER_BLOCK or depth % LAYERS_PER_BLOCK:
         raise ValueError(
             f"depth must be a positive multiple of {LAYERS_PER_BLOCK} (Linear layers per "
             f"residual block), got {depth}."
         )
+    return operator.index(depth)
