@@ -8,6 +8,7 @@ helps once the networks are deep.
     python examples/batch_depth.py --scale cpu-u4     # point U4-maze, 4× the SGD steps
     python examples/batch_depth.py --scale cpu-u5     # point U5-maze, 4× the SGD steps
     python examples/batch_depth.py --scale cpu-hardest  # hardest maze, depths 4, 16, 4× the steps
+    python examples/batch_depth.py --scale cpu-hardest-long  # the same at 1.536M, depth 4
     python examples/batch_depth.py --scale paper      # Ant U4-maze, batch 128-2048 (for a GPU)
 
 The CRL preset of the scale at each batch size (the InfoNCE batch: every row's goal is a
@@ -87,8 +88,12 @@ SCALES = {
     # three goals of four: do the steps that took depth 4 past the medium maze's wall take it
     # further there? On the U4-, U5- and hardest mazes depth 16 beats depth 4: do they stand
     # in for depth? On the hardest maze, where they do and no setting solves the maze, depth
-    # 16 too: do depth and updates add up?
-    **{scale: _at_four_times_the_steps(scale) for scale in ("cpu-large", "cpu-u4", "cpu-u5")},
+    # 16 too: do depth and updates add up? At twice its env steps, where depth 16's lead grew,
+    # does depth 4's update rate keep up?
+    **{
+        scale: _at_four_times_the_steps(scale)
+        for scale in ("cpu-large", "cpu-u4", "cpu-u5", "cpu-hardest-long")
+    },
     "cpu-hardest": _at_four_times_the_steps("cpu-hardest", (4, 16)),
     "paper": sweep.Scale(
         "ant", {"layout": "u4_maze"}, 5, _grid((4, 16, 64), (128, 512, 2048), ANT_SGD_STEPS), LABELS

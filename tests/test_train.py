@@ -1014,7 +1014,7 @@ REUSED_RUNS = [
     ),
     *(
         (("batch_depth", scale, "d4-b256"), ("depth_sweep", scale, "d4"))
-        for scale in ("cpu-large", "cpu-u4", "cpu-u5", "cpu-hardest")
+        for scale in ("cpu-large", "cpu-u4", "cpu-u5", "cpu-hardest", "cpu-hardest-long")
     ),
     (("batch_depth", "cpu-hardest", "d16-b256"), ("depth_sweep", "cpu-hardest", "d16")),
     *(
