@@ -56,6 +56,7 @@ from deepcrl.train._files import (
     save_checkpoint,
     update_json,
 )
+from deepcrl.train._machine import STARTS, record_start
 from deepcrl.train._plots import farthest_goal, learning_curve, value_grid
 from deepcrl.train._run import _advance, _check_divergence, _init
 
@@ -348,6 +349,27 @@ def test_resumed_run_continues_exactly(tmp_path, caplog):
 
     assert strip(straight.history) == strip(resumed.history)
     assert strip(load_history(tmp_path / "b")) == strip(straight.history)
+    # Each start is recorded with the software and machine that trained from it.
+    starts = lambda out: [json.loads(line) for line in (out / STARTS).read_text().splitlines()]  # noqa: E731
+    assert [(r["iteration"], r["env_steps"]) for r in starts(tmp_path / "a")] == [(0, 0)]
+    rows = starts(tmp_path / "b")
+    assert [(r["iteration"], r["env_steps"]) for r in rows] == [(0, 0), (6, 6 * PER_ITER)]
+    assert rows[1]["packages"]["jax"] == jax.__version__ and rows[1]["devices"]
+    # A fresh start in the same directory describes another run: its starts begin anew.
+    _run(tmp_path / "b", 4, resume=False)
+    assert [r["iteration"] for r in starts(tmp_path / "b")] == [0]
+
+
+def test_a_damaged_line_of_the_starts_is_dropped_with_a_warning(tmp_path):
+    (tmp_path / STARTS).write_text('{"iteration": 0}\n{"iteration": 4, "tor\n[1]\n')
+    with pytest.warns(UserWarning) as caught:
+        record_start(tmp_path, 6, 6 * PER_ITER)
+    assert [str(w.message).split(", ")[-1] for w in caught] == [
+        "line 2: not a JSON object; dropped.",
+        "line 3: not a JSON object; dropped.",
+    ]
+    rows = [json.loads(line) for line in (tmp_path / STARTS).read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [0, 6] and rows[1]["cpu"]
 
 
 def test_a_tandem_of_real_learners_trains_both_and_resumes_exactly(tmp_path):

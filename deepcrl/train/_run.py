@@ -29,6 +29,7 @@ from ._files import (
     to_json,
     write_history,
 )
+from ._machine import STARTS, record_start
 from ._trainer import Trainer, TrainState
 
 
@@ -156,7 +157,8 @@ def run(
     check for divergence, evaluate all seeds, write a checkpoint (atomically, keeping the
     previous one) and the metrics (`metrics.jsonl`, `metrics.csv`), and call
     `callback(row)`. An interrupted run (a kill or Ctrl-C included) resumes from its last
-    checkpoint and continues exactly as if it had not stopped.
+    checkpoint and continues exactly as if it had not stopped. Each start records the
+    software and machine it runs on in `starts.jsonl`.
 
     **Arguments:**
 
@@ -272,8 +274,11 @@ def _run_locked(
         for path in checkpoint_dirs(out):
             shutil.rmtree(path, ignore_errors=True)
         (out / "metrics.csv").unlink(missing_ok=True)
+        (out / STARTS).unlink(missing_ok=True)
     write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
+    start_iteration = int(state.iteration[0])
+    record_start(out, start_iteration, start_iteration * per_iter)
 
     episodes = None
     bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
