@@ -361,7 +361,7 @@ def test_resumed_run_continues_exactly(tmp_path, caplog):
 
 
 def test_a_damaged_line_of_the_starts_is_dropped_with_a_warning(tmp_path):
-    (tmp_path / STARTS).write_text('{"iteration": 0}\n{"iteration": 4, "tor\n[1]\n')
+    (tmp_path / STARTS).write_bytes(b'{"iteration": 0}\n{"iteration": 4, "to\xff\xfe\n[1]\n')
     with pytest.warns(UserWarning) as caught:
         record_start(tmp_path, 6, 6 * PER_ITER)
     assert [str(w.message).split(", ")[-1] for w in caught] == [

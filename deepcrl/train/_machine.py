@@ -62,10 +62,11 @@ def record_start(out: Path, iteration: int, env_steps: int) -> None:
     path = out / STARTS
     rows = []
     if path.exists():
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        # Line by line from bytes: one undecodable byte damages its line, not the file.
+        for number, line in enumerate(path.read_bytes().splitlines(), 1):
             try:
                 row = json.loads(line)
-            except ValueError:
+            except ValueError:  # UnicodeDecodeError included
                 row = None
             if isinstance(row, dict):
                 rows.append(row)
