@@ -180,6 +180,8 @@ def test_bfs_distances_u_maze():
     ]  # fmt: skip
     np.testing.assert_array_equal(layout.cells_at_distance((1, 1), 4), [[3, 3]])
     assert len(layout.cells_at_distance((1, 1), 7)) == 0
+    with pytest.raises(ValueError, match="k must be >= 0, got -1"):  # -1 marks the walls
+        layout.cells_at_distance((1, 1), -1)
 
 
 def test_distance_queries_reject_walls():

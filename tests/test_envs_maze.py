@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from jaxtyping import TypeCheckError
 
 from deepcrl.envs import Layout, Maze, MazeConfig, PointBody, State, get_layout, maze_mjcf
+from deepcrl.envs._maze import _stitch_table
 
 from .helpers import tree_allclose
 
@@ -271,6 +272,26 @@ def test_stitch_mode_draws_each_distance_equally():
     np.testing.assert_allclose(counts[1:] / 3000, 1 / 3, atol=0.04)
 
 
+def test_a_stitch_distance_beyond_the_maze_means_any_distance(monkeypatch):
+    # The pairs are grouped per distance up to the maze's longest, not up to the bound given:
+    # 10**9 would otherwise take hours of empty searches.
+    layout = get_layout("u_maze")
+    longest = int(layout.distance_table().max())
+    calls = []
+    pairs_within = Layout.pairs_within
+
+    def counted(*args, **kwargs):
+        calls.append(args[1])
+        return pairs_within(*args, **kwargs)
+
+    monkeypatch.setattr(Layout, "pairs_within", counted)
+    table, counts = _stitch_table(layout, 10**9)
+    assert len(calls) == longest == len(counts)
+    expected = _stitch_table(layout, longest)
+    np.testing.assert_array_equal(table, expected[0])
+    np.testing.assert_array_equal(counts, expected[1])
+
+
 @pytest.mark.parametrize("start_goal", ["uniform", "reference"])
 def test_chain_goals_draws_a_new_goal_on_success(start_goal):
     env = Maze("u_maze", start_goal=start_goal, chain_goals=1.0, episode_length=EPISODE)
@@ -320,11 +341,23 @@ def test_fixed_goal_and_start():
         (dict(start_goal="stitch", chain_goals=1.0), "chain_goals"),
         (dict(goal_cell=(3, 1), chain_goals=0.5), "chain_goals"),
         (dict(chain_goals=1.5), "chain_goals"),
+        # Settings that would let the body pass through walls, or fail inside MuJoCo's parser.
+        (dict(solver_iterations=0), "solver_iterations must be >= 1, got 0"),
+        (dict(ls_iterations=-1), "ls_iterations must be >= 1, got -1"),
+        (dict(max_contact_points=0), r"max_contact_points must be >= 1, or -1 .* got 0"),
+        (dict(max_geom_pairs=-2), r"max_geom_pairs must be >= 1, or -1 .* got -2"),
     ],
 )
 def test_invalid_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Maze("u_maze", **kwargs)
+
+
+@pytest.mark.usefixtures("without_type_checks")
+def test_a_fractional_solver_setting_is_refused_before_mujoco_parses_it():
+    # Without the check MuJoCo's XML parser fails on "bad format in attribute 'iterations'".
+    with pytest.raises(ValueError, match="solver_iterations must be an integer, got 2.5"):
+        Maze("u_maze", solver_iterations=2.5)  # pyright: ignore[reportArgumentType]
 
 
 @pytest.mark.parametrize(

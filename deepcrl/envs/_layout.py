@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
+from .._checks import as_integer
+
 _WALL, _FREE, _START, _GOAL = "1", "0", "R", "G"
 _CHARS = frozenset(_WALL + _FREE + _START + _GOAL)
 # Moves between edge-adjacent cells: the agent cannot cut a wall corner diagonally.
@@ -251,6 +253,8 @@ class Layout:
 
     def cells_at_distance(self, from_cell: CellLike, k: int) -> np.ndarray:
         """The free cells exactly `k` moves from `from_cell`, an `(n, 2)` int array."""
+        if as_integer("k", k) < 0:  # -1 marks walls and unreachable cells in `distances`
+            raise ValueError(f"k must be >= 0, got {k}.")
         return np.argwhere(self.distances(from_cell) == k).astype(np.int32)
 
     def pairs_within(self, max_distance: int, *, min_distance: int = 1) -> np.ndarray:

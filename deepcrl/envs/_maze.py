@@ -136,8 +136,10 @@ class Maze(AbstractGoalEnv):
           (about `1 / chain_goals` steps), which a Monte-Carlo critic needs in order to value
           goals farther than one episode's path. Not with `"stitch"`, whose point is short
           pairs, nor with a fixed goal.
-        - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations.
-        - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide).
+        - `solver_iterations`, `ls_iterations`: constraint-solver and line-search iterations
+          (at least 1).
+        - `max_contact_points`, `max_geom_pairs`: MJX contact culling (see the guide); at
+          least 1, or -1 for no limit.
 
         The last four default (`None`) to the body's settings.
         """
@@ -461,7 +463,9 @@ def _stitch_table(layout: Layout, max_distance: int) -> tuple[np.ndarray, np.nda
     """
     reachable = layout._reach_from_start >= 0
     groups = []
-    for d in range(1, max_distance + 1):
+    # No pair is farther apart than the longest distance in the maze (a huge max_distance
+    # means any distance).
+    for d in range(1, min(max_distance, int(layout._all_pairs.max())) + 1):
         pairs = layout.pairs_within(d, min_distance=d)
         keep = reachable[pairs[:, 0, 0], pairs[:, 0, 1]]
         if keep.any():
@@ -574,6 +578,13 @@ def maze_mjcf(
     ls_iterations = pick(ls_iterations, body.ls_iterations)
     contact_points = pick(max_contact_points, body.max_contact_points)
     geom_pairs = pick(max_geom_pairs, body.max_geom_pairs)
+    for name, value in (("solver_iterations", iterations), ("ls_iterations", ls_iterations)):
+        if as_integer(name, value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}.")
+    # MJX reads -1 as "no limit"; 0 (or less) keeps no contact: the body would pass walls.
+    for name, value in (("max_contact_points", contact_points), ("max_geom_pairs", geom_pairs)):
+        if as_integer(name, value) < 1 and value != -1:
+            raise ValueError(f"{name} must be >= 1, or -1 for no limit, got {value}.")
     x_min, x_max, y_min, y_max = layout.extent
     cx, cy = (x_min + x_max) / 2, (y_min + y_max) / 2
     # The floor reaches past the outer walls so that renders show no background.
