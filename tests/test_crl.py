@@ -175,12 +175,22 @@ def test_alpha_rises_when_entropy_is_below_target(entropy_gap, direction):
         (dict(target_entropy_scale=float("inf")), "target_entropy_scale"),
         (dict(lr_schedule="linear"), "lr_schedule"),
         (dict(lr_final_scale=1.5), "lr_final_scale"),
+        (dict(initial_alpha=1e-50), r"initial_alpha must be a finite number in \[1e-10, "),
+        (dict(initial_alpha=1e39), r"initial_alpha must be .* 10000000000.0\], got 1e\+39"),
     ],
 )
 def test_bad_agent_config_is_rejected(kwargs, match):
     # A value of the wrong type is caught by the runtime type checker, before __post_init__.
     with pytest.raises((ValueError, TypeCheckError), match=match):
         CRLConfig(**kwargs)
+
+
+@pytest.mark.parametrize("alpha", [1e-10, 1e10])
+def test_an_update_at_either_bound_of_the_initial_temperature_stays_finite(getkey, alpha):
+    config = dataclasses.replace(SMALL_AGENT, initial_alpha=alpha)
+    state, metrics = _step(config, _batch(getkey, 8))(_agent(getkey, config), getkey())
+    assert tree_finite(state) and all(np.isfinite(v) for v in metrics.values())
+    assert jnp.exp(state.log_alpha) == pytest.approx(alpha, rel=0.01)
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,8 @@ class ActorCriticConfig:
     target_entropy_scale: float = 0.5
     """Target entropy is `-target_entropy_scale × action_size`."""
     initial_alpha: float = 1.0
-    """The entropy temperature α at the start (then tuned towards the target entropy)."""
+    """The entropy temperature α at the start (then tuned towards the target entropy), in
+    [1e-10, 1e10]: float32's log α and its first updates stay finite there."""
     activation: ActivationName = "swish"
     """Activation of every layer of actor and critic: swish, or relu (an ablation)."""
     layer_norm: bool = True
@@ -87,7 +88,8 @@ class ActorCriticConfig:
             check_int("lr_decay_updates", self.lr_decay_updates, minimum=1)
         check_float("lr_final_scale", self.lr_final_scale, low=0.0, high=1.0)
         check_float("target_entropy_scale", self.target_entropy_scale)
-        check_float("initial_alpha", self.initial_alpha, low=0.0, low_open=True)
+        # log α is float32: 1e-50 would be −inf for good, 1e39 +inf, NaN after one update.
+        check_float("initial_alpha", self.initial_alpha, low=1e-10, high=1e10)
         check_float("eval_actor_decay", self.eval_actor_decay, low=0.0, high=1.0, high_open=True)
         check_int("eval_candidates", self.eval_candidates, minimum=1)
 
