@@ -28,6 +28,7 @@ import deepcrl.train._plots
 import deepcrl.train._run as run_module
 from deepcrl.crl import CRL, CRLConfig
 from deepcrl.envs import LAYOUTS, MazeConfig, get_layout
+from deepcrl.replay import future_indices
 from deepcrl.td import TD, TDConfig
 from deepcrl.train import (
     CheckpointError,
@@ -236,6 +237,23 @@ def test_random_goals_are_refused_for_a_contrastive_learner():
         Trainer(CRL(LEARNER), MAZE.make(), None, dataclasses.replace(TRAIN, batch_size=1))
 
 
+def test_every_window_of_three_steps_has_a_step_with_a_future():
+    # Episodes of at least 2 steps: every way three steps in a row can fall into episodes.
+    # Two steps can straddle an episode's end and leave nothing to relabel: a batch whose
+    # every window did stopped the run, so windows are at least 3 steps long.
+    for traj_id in ([0, 0, 0], [0, 0, 1], [0, 1, 1]):
+        _, valid = future_indices(jr.key(0), jnp.array(traj_id), 0.99)
+        assert valid.any(), traj_id
+    _, valid = future_indices(jr.key(0), jnp.array([0, 1]), 0.99)
+    assert not valid.any()
+    assert _trainer(maze=MazeConfig(episode_length=2)).sample_window == 3
+    small = dataclasses.replace(TRAIN, buffer_capacity=2, unroll_length=2)
+    with pytest.raises(ValueError, match=r"window must be in \[3, buffer_capacity=2\], got 2"):
+        Trainer(CRL(LEARNER), MAZE.make(), None, small)
+    with pytest.raises(ValueError, match="episode_length=1: a training episode needs at least 2"):
+        Trainer(CRL(LEARNER), MazeConfig(episode_length=1).make(), None, TRAIN)
+
+
 def test_env_and_eval_env_must_agree_on_sizes():
     with pytest.raises(ValueError, match="obs_size"):
         Trainer(CRL(LEARNER), MAZE.make(), MazeConfig(body="ant").make_eval(), TRAIN)
@@ -250,7 +268,7 @@ def test_env_and_eval_env_must_agree_on_sizes():
         (dict(random_goals=1.5), "random_goals"),
         (dict(random_goals=0.5, batch_size=1), "batch_size must be at least 2, got 1"),
         (dict(unroll_length=50, buffer_capacity=40), "unroll_length"),
-        (dict(window=1), "window"),
+        (dict(window=2), "window must be an integer >= 3, got 2"),
         (dict(window=0), "window"),  # 0 is not a way to ask for the default
         (dict(window=41), "window=41 must not exceed buffer_capacity=40"),
     ],

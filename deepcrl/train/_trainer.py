@@ -35,7 +35,9 @@ class TrainConfig:
     buffer_capacity: int = 10_000
     """Time steps kept per environment in the replay ring."""
     window: int | None = None
-    """Steps per sampled window; `None`: min(episode length, buffer_capacity)."""
+    """Steps per sampled window, at least 3 (two steps can straddle an episode's end, leaving
+    no step with a future); `None`: the episode length (at least 3), capped by
+    `buffer_capacity`."""
     num_eval_envs: int = 64
     """Evaluation episodes per evaluation (deterministic actions)."""
 
@@ -58,7 +60,7 @@ class TrainConfig:
                 f"({self.buffer_capacity})."
             )
         if self.window is not None:
-            check_int("window", self.window, minimum=2)
+            check_int("window", self.window, minimum=3)
             if self.window > self.buffer_capacity:
                 raise ValueError(
                     f"window={self.window} must not exceed buffer_capacity={self.buffer_capacity}."
@@ -148,9 +150,19 @@ class Trainer(eqx.Module):
         self.env = env
         self.eval_env = eval_env
         self.config = config
-        if not 2 <= self.sample_window <= config.buffer_capacity:
+        # A step's future is a later step of its episode: episodes of one step have none.
+        # Three steps in a row always hold such a pair (the middle step's episode would be
+        # one step long otherwise); two can straddle an episode's end, and a batch whose
+        # every window did stopped the run (likely with few envs: 1 in 1000 with one env and
+        # 1000-step episodes).
+        if env.episode_length < 2:
             raise ValueError(
-                f"window must be in [2, buffer_capacity={config.buffer_capacity}], "
+                f"episode_length={env.episode_length}: a training episode needs at least 2 "
+                "steps, a step and a later one to relabel it with."
+            )
+        if not 3 <= self.sample_window <= config.buffer_capacity:
+            raise ValueError(
+                f"window must be in [3, buffer_capacity={config.buffer_capacity}], "
                 f"got {self.sample_window}."
             )
 
@@ -158,7 +170,9 @@ class Trainer(eqx.Module):
     def sample_window(self) -> int:
         """Steps per sampled window."""
         c = self.config
-        return c.window if c.window is not None else min(self.env.episode_length, c.buffer_capacity)
+        if c.window is not None:
+            return c.window
+        return min(max(self.env.episode_length, 3), c.buffer_capacity)
 
     @property
     def warmup_iterations(self) -> int:
