@@ -261,10 +261,18 @@ def test_energies_match_their_definitions(getkey):
 
 def test_cosine_normalises_each_row_alone(getkey):
     phi, psi = jr.normal(getkey(), (3, 5)), jr.normal(getkey(), (4, 5))
-    scaled = phi.at[0].multiply(100.0)
-    assert jnp.allclose(
-        pairwise_energy(phi, psi, "cosine"), pairwise_energy(scaled, psi, "cosine"), atol=1e-5
-    )
+    for scale in (100.0, 1e-4):  # down too: a row of norm near 1e-3 is still unit
+        scaled = phi.at[0].multiply(scale)
+        assert jnp.allclose(
+            pairwise_energy(phi, psi, "cosine"), pairwise_energy(scaled, psi, "cosine"), atol=1e-5
+        ), scale
+    tiny = phi[:1] * 1e-4
+    assert pairwise_energy(tiny, tiny, "cosine")[0, 0] == pytest.approx(1.0, abs=1e-5)
+    # A zero row: similarity 0 and finite gradients.
+    zero = phi.at[0].set(0.0)
+    assert jnp.all(pairwise_energy(zero, psi, "cosine")[0] == 0)
+    grad = jax.grad(lambda x: pairwise_energy(x, psi, "cosine").sum())(zero)
+    assert jnp.all(jnp.isfinite(grad))
 
 
 @pytest.mark.parametrize("name", sorted(ENERGIES))

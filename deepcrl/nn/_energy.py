@@ -10,7 +10,8 @@ EnergyName = Literal["l2", "sq_l2", "dot", "cosine"]
 """The critic energies: `-‖φ-ψ‖₂`, `-‖φ-ψ‖²`, `φ·ψ` and per-row cosine similarity."""
 
 EPS = 1e-6
-"""Inside square roots: keeps gradients finite where φ = ψ (or at zero norm, for cosine)."""
+"""Keeps gradients finite where φ = ψ (inside `neg_l2`'s square root) and at zero norm
+(`cosine` takes norms below ε as ε)."""
 
 
 def neg_l2(
@@ -100,4 +101,7 @@ def _sq_dist_jvp(primals: tuple[Array, Array], tangents: tuple[Array, Array]):
 
 
 def _unit_rows(x: Float[Array, "n dim"], eps: float) -> Float[Array, "n dim"]:
-    return x / jnp.sqrt(jnp.sum(jnp.square(x), axis=-1, keepdims=True) + eps)
+    # A floor, not `‖x‖² + ε`: adding ε shrinks rows of norm near √ε (1e-3), whose
+    # cosine with themselves fell to 0.5 there and towards 0 below.
+    sq_norm = jnp.sum(jnp.square(x), axis=-1, keepdims=True)
+    return x / jnp.sqrt(jnp.maximum(sq_norm, eps**2))
