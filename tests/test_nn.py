@@ -14,6 +14,7 @@ from deepcrl.nn import (
     ENERGIES,
     ContrastiveCritic,
     QEnsemble,
+    ResidualBlock,
     ResidualMLP,
     TanhGaussianActor,
     UnrolledResidualMLP,
@@ -181,6 +182,11 @@ def test_numpy_integer_sizes_build_the_same_networks(getkey):
     assert tree_allclose(plain, ContrastiveCritic(**as_numpy(sizes), key=key))
     with pytest.raises(ValueError, match="scan_unroll must be a positive integer, got 2.5"):
         ResidualMLP(3, 2, scan_unroll=2.5, key=key)  # pyright: ignore[reportArgumentType]
+    # The public block alone too (NumPy ints failed inside Equinox, 0 with a ZeroDivisionError).
+    assert tree_allclose(ResidualBlock(8, key=key), ResidualBlock(np.int64(8), key=key))
+    for bad in (0, 2.0):
+        with pytest.raises(ValueError, match=f"width must be a positive integer, got {bad}"):
+            ResidualBlock(bad, key=key)  # pyright: ignore[reportArgumentType]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ class ResidualBlock(eqx.Module):
         init: Initializer | None = None,
         key: PRNGKeyArray,
     ):
+        (width,) = check_sizes(width=width)
         init = default_init() if init is None else init
         keys = jr.split(key, LAYERS_PER_BLOCK)
         self.linears = tuple(_linear(width, width, init, k) for k in keys)
