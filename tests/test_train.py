@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from jaxtyping import TypeCheckError
 
+import deepcrl.train._files
 import deepcrl.train._plots
 import deepcrl.train._run as run_module
 from deepcrl.crl import CRL, CRLConfig
@@ -56,6 +57,7 @@ from deepcrl.train._files import (
     run_lock,
     save_checkpoint,
     update_json,
+    write_history,
 )
 from deepcrl.train._machine import STARTS, record_start
 from deepcrl.train._plots import farthest_goal, learning_curve, value_grid
@@ -215,6 +217,29 @@ def test_load_run_beside_a_training_run_reads_its_newest_checkpoint(tmp_path, mo
     (tmp_path / "checkpoints" / "000000008" / "state.eqx").write_bytes(b"")
     with pytest.raises(CheckpointError, match="000000008.*damaged"):
         load_run(_trainer(), _config(tmp_path, 8))
+
+
+def test_load_run_reads_the_newest_checkpoint_when_a_state_goes_while_hashed(tmp_path, monkeypatch):
+    # The run removes the checkpoint between the reader's check that its state exists and
+    # the reading of it: gone, not damaged, so the newest is read instead.
+    result = _run(tmp_path, 6)
+    sha256 = deepcrl.train._files._sha256
+
+    def rotated_while_hashed(path):
+        if path.parent.name == "000000006":
+            shutil.copytree(path.parent, path.parent.with_name("000000008"))
+            shutil.rmtree(path.parent)
+        return sha256(path)
+
+    monkeypatch.setattr(deepcrl.train._files, "_sha256", rotated_while_hashed)
+    state, _ = load_run(_trainer(), _config(tmp_path, 8))
+    assert _same(state, result.state)
+
+
+def test_the_csv_has_every_rows_metrics_not_only_the_first_rows(tmp_path):
+    # A run resumed from an older version: its first rows lack a metric that later rows have.
+    write_history(tmp_path, [{"iteration": 10, "a": 0.5}, {"iteration": 20, "a": 0.7, "b": 0.9}])
+    assert (tmp_path / "metrics.csv").read_text() == "iteration,a,b\n10,0.5,\n20,0.7,0.9\n"
 
 
 def test_random_goals_are_refused_for_a_contrastive_learner():

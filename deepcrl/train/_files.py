@@ -273,7 +273,11 @@ def read_checkpoint_meta(out: Path, path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"Checkpoint metadata {meta_path} is missing or damaged ({e}); {_recovery(out, path)}"
         ) from None
-    if not state_path.exists() or _sha256(state_path) != meta["sha256"]:
+    try:
+        matches = _sha256(state_path) == meta["sha256"]
+    except OSError:  # missing, or removed while read (a training run prunes old ones)
+        matches = False
+    if not matches:
         raise CheckpointError(
             f"Checkpoint state {state_path} is missing or damaged (its checksum does not match "
             f"{meta_path}); {_recovery(out, path)}"
@@ -314,7 +318,10 @@ def write_history(out: Path, rows: list[dict[str, Any]]) -> None:
     """`metrics.jsonl` (one JSON row per evaluation) and `metrics.csv`, both atomically."""
     atomic_write_text(out / METRICS, "".join(to_json(r).replace("\n", "") + "\n" for r in rows))
     if rows:
-        columns = [k for k in rows[0] if not k.endswith("_per_seed")]
+        # Every row's keys, in order of appearance: rows of a run resumed from an older
+        # version may lack metrics that later rows have.
+        keys = dict.fromkeys(k for r in rows for k in r)
+        columns = [k for k in keys if not k.endswith("_per_seed")]
         lines = [",".join(columns)]
         lines += [",".join(str(r.get(c, "")) for c in columns) for r in rows]
         atomic_write_text(out / "metrics.csv", "\n".join(lines) + "\n")
