@@ -56,3 +56,20 @@ def test_the_interval_has_the_normal_width_of_its_level_for_many_values(level, z
     np.testing.assert_allclose(
         [low, high], [values.mean() - half, values.mean() + half], atol=0.1 * half
     )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(level=95.0), r"level must be a probability in \(0, 1\), got 95.0"),
+        (dict(level=0.0), "level must be a probability"),
+        (dict(resamples=0), "resamples must be an integer >= 1, got 0"),
+    ],
+)
+@pytest.mark.parametrize("statistic", ["interval", "difference"])
+def test_bad_bootstrap_settings_are_named(kwargs, match, statistic):
+    with pytest.raises(ValueError, match=match):
+        if statistic == "interval":
+            bootstrap_interval([0.1, 0.5, 0.9], **kwargs)
+        else:
+            bootstrap_difference([0.1, 0.5, 0.9], [0.2, 0.4], **kwargs)

@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from .._checks import check_int
 from . import _metrics as M
 from ._learner import AbstractLearner
 from ._run import RunResult, run
@@ -72,11 +73,19 @@ def bootstrap_interval(
     values: Any, *, level: float = 0.95, resamples: int = 10_000, seed: int = 0
 ) -> tuple[float, float]:
     """A percentile bootstrap interval of the mean of `values` (one value per seed)."""
+    _check_bootstrap(level, resamples)
     values = np.asarray(values, dtype=np.float64)
     if values.size < 2:
         return float(values.mean()), float(values.mean())
     rng = np.random.default_rng(seed)
     return _percentile_interval(_resampled_means(values, rng, resamples), level)
+
+
+def _check_bootstrap(level: float, resamples: int) -> None:
+    # NumPy would name neither: "Percentiles must be in the range [0, 100]" for level=95.
+    if not 0 < level < 1:
+        raise ValueError(f"level must be a probability in (0, 1), got {level!r}.")
+    check_int("resamples", resamples, minimum=1)
 
 
 def _resampled_means(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
@@ -96,6 +105,7 @@ def bootstrap_difference(
     """The difference of the means of `values` and `baseline` (independent runs, one value
     per seed each) and its percentile bootstrap interval, each run's seeds resampled on
     their own. An interval that excludes 0 separates the two means at that level."""
+    _check_bootstrap(level, resamples)
     a, b = (np.asarray(v, dtype=np.float64) for v in (values, baseline))
     for name, v in (("values", a), ("baseline", b)):
         if v.ndim != 1 or v.size < 2:
