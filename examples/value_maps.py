@@ -36,7 +36,7 @@ from deepcrl.envs import Layout, Maze, get_layout
 from deepcrl.train import Trainer, TrainState, metrics as M
 from deepcrl.train._cli import bootstrap_interval, enable_compilation_cache
 from deepcrl.train._files import update_json
-from deepcrl.train._plots import _image_extent, draw_walls, farthest_goal
+from deepcrl.train._plots import draw_walls, farthest_goal, grid_image_extent
 
 RESOLUTION = 64
 
@@ -264,7 +264,7 @@ def _plot(rows: list[dict], path: Path) -> None:
         rho = r["rho_geodesic"]["per_seed"][median]
         goal_xy = np.asarray(layout.cell_to_world(np.asarray(r["goal_cell"])))
         grid = np.array(r["median_map"], dtype=float)  # null → NaN
-        im = ax.imshow(grid, extent=_image_extent(layout), cmap="viridis")
+        im = ax.imshow(grid, extent=grid_image_extent(layout, grid.shape), cmap="viridis")
         draw_walls(ax, layout)
         ax.scatter([goal_xy[1]], [goal_xy[0]], marker="*", s=250, c="red", edgecolors="white")
         ax.set_title(f"{r['variant']}: seed {median} (median ρ geodesic {rho:.2f})")

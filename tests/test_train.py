@@ -181,9 +181,14 @@ def test_the_value_map_is_the_critics_value_of_the_deterministic_action_at_each_
     seed0 = jax.tree.map(lambda x: x[0], _run(tmp_path, 6).state)
     layout = trainer.eval_env.layout
     goal_xy = np.asarray(layout.cell_to_world(np.asarray(farthest_goal(layout))))
-    values, _ = value_grid(trainer, seed0, goal_xy, resolution=9)
+    values, extent = value_grid(trainer, seed0, goal_xy, resolution=9)
     x_min, x_max, y_min, y_max = layout.extent
     xs, ys = np.linspace(x_min, x_max, 9), np.linspace(y_min, y_max, 9)
+    # Drawn with `imshow(extent=...)` (pixel edges; rows top to bottom), each pixel's centre
+    # is its point.
+    left, right, bottom, top = extent
+    np.testing.assert_allclose(left + (np.arange(9) + 0.5) * (right - left) / 9, ys, atol=1e-6)
+    np.testing.assert_allclose(top + (np.arange(9) + 0.5) * (bottom - top) / 9, xs, atol=1e-6)
     points = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).astype(np.float32)
     # Blank exactly inside the walls.
     np.testing.assert_array_equal(np.isnan(values), np.asarray(layout.in_wall(points)))

@@ -33,6 +33,18 @@ def _image_extent(layout: Layout) -> tuple[float, float, float, float]:
     return (y_min, y_max, x_max, x_min)
 
 
+def grid_image_extent(
+    layout: Layout, resolution: int | tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """`imshow`'s extent for values sampled at `linspace(min, max, resolution)` along x
+    (rows) and y (columns): the extent is the pixels' outer edges, so it reaches half a
+    spacing past the first and last points, and each pixel is centred on its point."""
+    rx, ry = (resolution, resolution) if isinstance(resolution, int) else resolution
+    x_min, x_max, y_min, y_max = layout.extent
+    hx, hy = (x_max - x_min) / (rx - 1) / 2, (y_max - y_min) / (ry - 1) / 2
+    return (y_min - hy, y_max + hy, x_max + hx, x_min - hx)
+
+
 def draw_walls(ax: Any, layout: Layout) -> None:
     """Wall cells in grey, free space transparent."""
     walls = np.where(layout.walls, 1.0, np.nan)
@@ -82,7 +94,9 @@ def learning_curve(history: list[dict[str, Any]], path: Path) -> None:
 def value_grid(
     trainer: Trainer, state: TrainState, goal_xy: Any, resolution: int = 120
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """Critic values `V(s, π(s, g), g)` on a grid over the maze (NaN inside walls)."""
+    """Critic values `V(s, π(s, g), g)` on a grid over the maze (NaN inside walls), entry
+    [i, j] at `(xs[i], ys[j])` with `xs`, `ys` = `linspace` over the layout's extent, and the
+    image extent that centres each pixel on its point."""
     env = _maze(trainer)
     layout = env.layout
     x_min, x_max, y_min, y_max = layout.extent
@@ -93,7 +107,7 @@ def value_grid(
     goal = jnp.broadcast_to(jnp.asarray(goal_xy, jnp.float32), grid.shape)
     values = eqx.filter_jit(lambda t, s, o, g: t.values(s, o, g))(trainer, state, obs, goal)
     values = np.where(np.asarray(layout.in_wall(grid)), np.nan, np.asarray(values))
-    return values.reshape(resolution, resolution), _image_extent(layout)
+    return values.reshape(resolution, resolution), grid_image_extent(layout, resolution)
 
 
 def farthest_goal(layout: Layout) -> tuple[int, int]:
