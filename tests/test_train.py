@@ -1137,6 +1137,7 @@ COMMITTED_SWEEPS = {
     "batch_depth_u5": ("batch_depth", "cpu-u5"),
     "batch_depth_u5_10seeds": ("batch_depth", "cpu-u5", 10),
     "batch_depth_hardest": ("batch_depth", "cpu-hardest"),
+    "batch_depth_hardest_long": ("batch_depth", "cpu-hardest-long"),
     "actor_critic_depth": ("actor_critic_depth", "cpu"),
     "actor_critic_depth_u5": ("actor_critic_depth", "cpu-u5"),
     "stitching": ("stitching", "cpu"),
