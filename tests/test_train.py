@@ -361,6 +361,10 @@ def test_run_writes_metrics_checkpoints_and_plots(tmp_path):
     assert (tmp_path / "metrics.csv").read_text().startswith("iteration,env_steps")
     for name in ("learning_curve.png", "value_heatmap.png", "trajectories.png"):
         assert (tmp_path / name).stat().st_size > 10_000, name
+    # A fresh start without plots in the same directory leaves none of the earlier run's.
+    _run(tmp_path / "again", 6, plots=True)
+    _run(tmp_path / "again", 4, resume=False)
+    assert not list((tmp_path / "again").glob("*.png"))
     assert json.loads((tmp_path / "summary.json").read_text()) == rows[-1]
     # Two checkpoints are kept: the newest and the one before it.
     assert [p.name for p in checkpoint_dirs(tmp_path)] == ["000000006", "000000008"]

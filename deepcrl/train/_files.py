@@ -33,6 +33,12 @@ STATE = "state.eqx"
 META = "meta.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
+# The run's plots (`save_run_plots`).
+LEARNING_CURVE, VALUE_HEATMAP, TRAJECTORIES = PLOTS = (
+    "learning_curve.png",
+    "value_heatmap.png",
+    "trajectories.png",
+)
 LOCK = ".lock"
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..envs import Layout, Maze, plot_layout
 from . import _metrics as M
+from ._files import LEARNING_CURVE, TRAJECTORIES, VALUE_HEATMAP
 from ._trainer import Trainer, TrainState
 
 
@@ -196,11 +197,11 @@ def save_run_plots(
 ) -> None:
     """Write `learning_curve.png`, and for mazes `value_heatmap.png` and `trajectories.png`
     (from the recorded evaluation `episodes` when given), into `out`."""
-    learning_curve(history, out / "learning_curve.png")
+    learning_curve(history, out / LEARNING_CURVE)
     if not isinstance(trainer.eval_env, Maze):
         return
-    value_heatmap(trainer, state, out / "value_heatmap.png")
-    trajectories_plot(trainer, out / "trajectories.png", episodes, state=state)
+    value_heatmap(trainer, state, out / VALUE_HEATMAP)
+    trajectories_plot(trainer, out / TRAJECTORIES, episodes, state=state)
 
 
 def _maze(trainer: Trainer) -> Maze:

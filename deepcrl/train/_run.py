@@ -17,6 +17,7 @@ from .._checks import check_int
 from . import _metrics as M
 from ._files import (
     METRICS,
+    PLOTS,
     SUMMARY,
     CheckpointError,
     atomic_write_text,
@@ -273,8 +274,8 @@ def _run_locked(
     if not history:  # a fresh start: earlier files describe another run
         for path in checkpoint_dirs(out):
             shutil.rmtree(path, ignore_errors=True)
-        (out / "metrics.csv").unlink(missing_ok=True)
-        (out / STARTS).unlink(missing_ok=True)
+        for name in ("metrics.csv", STARTS, *PLOTS):  # a run without plots draws none
+            (out / name).unlink(missing_ok=True)
     write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
     start_iteration = int(state.iteration[0])
