@@ -278,14 +278,13 @@ def _run_locked(
             (out / name).unlink(missing_ok=True)
     write_history(out, history)  # restores the metrics files from the checkpoint's history
     atomic_write_text(out / "config.json", to_json({**identity, "run": dataclasses.asdict(rc)}))
-    start_iteration = int(state.iteration[0])
-    record_start(out, start_iteration, start_iteration * per_iter)
-
-    episodes = None
-    bar = _progress(rc, total_iters * per_iter, int(state.iteration[0]) * per_iter)
-    start_time = time.perf_counter() - (history[-1][M.TIME] if history else 0.0)
     # Kept on the host: an interrupt inside `_advance` leaves `state` donated (deleted).
     reached = int(state.iteration[0])
+    record_start(out, reached, reached * per_iter)
+
+    episodes = None
+    bar = _progress(rc, total_iters * per_iter, reached * per_iter)
+    start_time = time.perf_counter() - (history[-1][M.TIME] if history else 0.0)
     try:
         while (iteration := int(state.iteration[0])) < total_iters:
             learn = iteration >= warmup
